@@ -63,38 +63,25 @@ void tutti__error_clear(void)
     tt_last_error[0] = '\0';
 }
 
-static tutti_result_t tt_error_v(int level, tutti_result_t code,
-                                 const char *fmt, va_list ap)
+tutti_result_t tutti__error_at(int level, const char *file, int line,
+                               tutti_result_t code, const char *fmt, ...)
 {
-    int saved = errno;
+    int     saved = errno;
+    va_list ap;
 
+    va_start(ap, fmt);
     vsnprintf(tt_last_error, sizeof(tt_last_error), fmt, ap);
+    va_end(ap);
     if (level == TT_LOG_WARN) {
-        TT_WARN("%s: %s", tutti_result_name(code), tt_last_error);
-    } else {
-        TT_INFO(TT_SUB_ALL, "%s: %s", tutti_result_name(code), tt_last_error);
+        if (tutti__log_level >= TT_LOG_WARN) {
+            tutti__log(TT_LOG_WARN, TT_SUB_ALL, file, line, "%s: %s",
+                       tutti_result_name(code), tt_last_error);
+        }
+    } else if (TT_LOG_ENABLED(TT_LOG_INFO, TT_SUB_ALL)) {
+        tutti__log(TT_LOG_INFO, TT_SUB_ALL, file, line, "%s: %s",
+                   tutti_result_name(code), tt_last_error);
     }
     errno = saved;
-    return code;
-}
-
-tutti_result_t tutti__error(tutti_result_t code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    code = tt_error_v(TT_LOG_WARN, code, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-tutti_result_t tutti__error_quiet(tutti_result_t code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    code = tt_error_v(TT_LOG_INFO, code, fmt, ap);
-    va_end(ap);
     return code;
 }
 

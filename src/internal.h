@@ -25,14 +25,19 @@
 
 /*
  * Records an error: formats the message into the thread-local last error,
- * logs it at WARN once (here, at the point of detection) and returns code.
+ * logs it at WARN once (here, at the point of detection, with the caller's
+ * file and line) and returns code.
  * Use: return tutti__error(TUTTI_ERR_INVALID_ARGUMENT, "count %zu ...", n);
+ * tutti__error_quiet() logs at INFO instead: for expected conditions (a
+ * peer went away, an abort).
  */
-tutti_result_t tutti__error(tutti_result_t code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Same, but logs at INFO (expected conditions: a peer went away, ...). */
-tutti_result_t tutti__error_quiet(tutti_result_t code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+tutti_result_t tutti__error_at(int level, const char *file, int line,
+                               tutti_result_t code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+#define tutti__error(_code, ...)                                             \
+    tutti__error_at(TT_LOG_WARN, __FILE__, __LINE__, (_code), __VA_ARGS__)
+#define tutti__error_quiet(_code, ...)                                       \
+    tutti__error_at(TT_LOG_INFO, __FILE__, __LINE__, (_code), __VA_ARGS__)
 /* Clears the thread's last error (at the start of every API call). */
 void tutti__error_clear(void);
 

@@ -93,7 +93,9 @@ typedef struct tt_sched {
     int              nsteps;
     int              cap;
     tt_step_t       *steps;
-    const char      *algo; /* name of the algorithm that built it */
+    const char      *algo;     /* name of the algorithm that built it */
+    uint8_t          tag_kind; /* the collective, carried in message tags
+                                  so that mismatched calls are caught */
 } tt_sched_t;
 
 /* Empty schedule for (datatype, op, rank, nranks). */
@@ -137,5 +139,9 @@ typedef struct tt_bufs {
  */
 tutti_result_t tutti__sched_run(struct tutti_comm *comm, const tt_sched_t *s,
                                 const tt_bufs_t *bufs);
+
+/* Frees the executor state a communicator caches across calls. */
+struct tt_exec_cache;
+void tutti__exec_cache_free(struct tt_exec_cache *cache);
 
 #endif /* TUTTI_SCHED_H */

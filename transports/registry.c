@@ -1,1 +1,20 @@
-/* placeholder: being written */
+/*
+ * The compiled-in transports, in order of preference: an explicit list
+ * (libfabric's ofi_prov.h), not constructor-registered, so that link order
+ * and static linking cannot change what is available. meson defines
+ * TUTTI_HAVE_<NAME> for each transport it builds.
+ */
+#include <stddef.h>
+
+#include "transport.h"
+
+#ifdef TUTTI_HAVE_SHM
+#include "shm/shm_ops.h"
+#endif
+
+const tt_transport_ops_t *const tutti__transports[] = {
+#ifdef TUTTI_HAVE_SHM
+    &tt_shm_ops,
+#endif
+    NULL,
+};

@@ -1,0 +1,94 @@
+/*
+ * Algorithms: each one is a pure function from a collective's arguments to
+ * one rank's schedule (src/schedule.h), registered in one table (algo.c)
+ * with a name, a description and a supports() check. This header also holds
+ * the TUTTI_ALGO override grammar's parsed form and the default selection.
+ */
+#ifndef TUTTI_ALGO_H
+#define TUTTI_ALGO_H
+
+#include <stddef.h>
+
+#include "schedule.h"
+#include "tutti.h"
+
+typedef enum tt_coll {
+    TT_COLL_ALLREDUCE = 0,
+    TT_COLL_ALLGATHER,
+    TT_COLL_NUM
+} tt_coll_t;
+
+/* Everything an algorithm may look at. */
+typedef struct tt_coll_args {
+    tt_coll_t        coll;
+    size_t           count;  /* allreduce: elements; allgather: per rank */
+    tutti_datatype_t datatype;
+    tutti_redop_t    op;     /* reductions only */
+    int              root;   /* rooted collectives only */
+    int              rank;
+    int              nranks;
+    int              inplace;
+} tt_coll_args_t;
+
+typedef struct tt_algo {
+    const char *name;
+    const char *desc;
+    tt_coll_t   coll;
+    /* TUTTI_SUCCESS, or TUTTI_ERR_UNSUPPORTED with a reason in *why_p. */
+    tutti_result_t (*supports)(const tt_coll_args_t *args, const char **why_p);
+    /* Appends this rank's steps to s (initialised by the caller). */
+    tutti_result_t (*build)(const tt_coll_args_t *args, tt_sched_t *s);
+} tt_algo_t;
+
+/* Built-in algorithms (one file each). */
+extern const tt_algo_t tutti__algo_ring_allreduce;
+extern const tt_algo_t tutti__algo_ring_allgather;
+
+/* The table, NULL-terminated. */
+extern const tt_algo_t *const tutti__algos[];
+
+const char *tutti__coll_name(tt_coll_t coll);
+
+/* Bytes a collective "moves", as nccl-tests' size column: allreduce
+ * count * typesize; allgather nranks * count * typesize. */
+size_t tutti__coll_bytes(const tt_coll_args_t *args);
+
+#define TT_ALGO_MAX_RULES 32
+
+typedef struct tt_algo_rule {
+    tt_coll_t        coll;
+    size_t           lo, hi; /* bytes, [lo, hi) */
+    const tt_algo_t *algo;
+} tt_algo_rule_t;
+
+typedef struct tt_algo_sel {
+    int            nrules;
+    tt_algo_rule_t rules[TT_ALGO_MAX_RULES];
+} tt_algo_sel_t;
+
+/* Parses the TUTTI_ALGO grammar (documented above the parser). */
+tutti_result_t tutti__algo_parse(const char *text, tt_algo_sel_t *sel);
+
+/*
+ * Picks the algorithm for a call: the first rule matching (collective,
+ * bytes), else the default choice. An override that the algorithm does not
+ * support for these arguments is an error (TUTTI_ERR_UNSUPPORTED), not a
+ * silent fallback. *algo_p is set on success.
+ */
+tutti_result_t tutti__algo_select(const tt_algo_sel_t *sel,
+                                  const tt_coll_args_t *args,
+                                  const tt_algo_t **algo_p);
+
+/* Elements of chunk c when count elements are cut into n near-equal
+ * chunks (the first count % n chunks get one more), and its offset. */
+static inline size_t tt_chunk_count(size_t count, int n, int c)
+{
+    return count / (size_t)n + ((size_t)c < count % (size_t)n ? 1 : 0);
+}
+static inline size_t tt_chunk_off(size_t count, int n, int c)
+{
+    size_t q = count / (size_t)n, r = count % (size_t)n;
+    return (size_t)c * q + ((size_t)c < r ? (size_t)c : r);
+}
+
+#endif /* TUTTI_ALGO_H */

@@ -1,0 +1,65 @@
+/*
+ * The communicator object (src/comm.c) as the rest of the core sees it:
+ * identity, configuration, the transport chosen for each peer, the failure
+ * state written by the watchdog and abort, and executor caches.
+ */
+#ifndef TUTTI_COMM_H
+#define TUTTI_COMM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "algo/algo.h"
+#include "bootstrap.h"
+#include "config.h"
+#include "internal.h"
+#include "transport.h"
+
+#define TT_MAX_TRANSPORTS 4
+
+typedef struct tt_peer {
+    tt_peer_info_t            info;
+    const tt_transport_ops_t *ops; /* NULL for self */
+    tt_ep_t                  *ep;
+    int                       tp;  /* index into comm->tps */
+} tt_peer_t;
+
+struct tt_exec_cache; /* sched.c */
+
+struct tutti_comm {
+    int          rank;
+    int          nranks;
+    uint64_t     job_id;
+    tt_config_t  cfg;
+    tt_algo_sel_t algo_sel; /* parsed cfg.algo */
+    tt_boot_t   *boot;
+    tt_peer_t   *peers;     /* nranks entries */
+    int          nlocal;    /* ranks on this host, self included */
+    int          local_index;
+    int          oversubscribed; /* more local ranks than online CPUs */
+
+    int                       ntps;
+    const tt_transport_ops_t *tp_ops[TT_MAX_TRANSPORTS];
+    tt_tp_t                  *tps[TT_MAX_TRANSPORTS];
+    int                       tp_used[TT_MAX_TRANSPORTS];
+
+    /* failure state: written by tutti_comm_abort (any thread) and by the
+     * watchdog thread, read by the executor's loop */
+    atomic_int   aborted;
+    atomic_int   async_error;  /* tutti_result_t, 0 when none */
+    atomic_int   failed_peer;  /* -1 when none */
+    char         fail_why[256]; /* written once, before async_error */
+    /* a collective failed midway: the transports' state is unknown */
+    tutti_result_t broken;
+
+    uint32_t     seq;          /* collectives issued, for message tags */
+    struct tt_exec_cache *exec; /* executor state reused across calls */
+};
+
+/*
+ * Checks that the communicator is usable before a collective: not NULL,
+ * not aborted, no peer failure, not broken. Returns the error otherwise.
+ */
+tutti_result_t tutti__comm_check(struct tutti_comm *comm);
+
+#endif /* TUTTI_COMM_H */

@@ -1,0 +1,177 @@
+/*
+ * The configuration table, the environment loader, the TUTTI_ALGO grammar,
+ * and the README's environment table (which must list exactly the variables
+ * of src/config.c with the same defaults and help text).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/algo.h"
+#include "config.h"
+
+Test(config, defaults_parse)
+{
+    tt_config_t cfg;
+
+    tutti__config_defaults(&cfg);
+    cr_assert_eq(cfg.timeout_ms, TUTTI_DEFAULT_TIMEOUT_MS);
+    cr_assert_eq(cfg.slice_size, 64 * 1024);
+    cr_assert_eq(cfg.shm_slot_size, 32 * 1024);
+    cr_assert_str_eq(cfg.algo, "auto");
+}
+
+Test(config, user_then_environment)
+{
+    tutti_config_t user = TUTTI_CONFIG_INIT;
+    tt_config_t    cfg;
+
+    user.timeout_ms = 1234;
+    user.algo       = "ring";
+    cr_assert_eq(tutti__config_load(&user, &cfg), TUTTI_SUCCESS);
+    cr_assert_eq(cfg.timeout_ms, 1234);
+    cr_assert_str_eq(cfg.algo, "ring");
+    setenv("TUTTI_TIMEOUT_MS", "99", 1);
+    setenv("TUTTI_SLICE_SIZE", "1M", 1);
+    cr_assert_eq(tutti__config_load(&user, &cfg), TUTTI_SUCCESS);
+    cr_assert_eq(cfg.timeout_ms, 99);
+    cr_assert_eq(cfg.slice_size, 1024 * 1024);
+}
+
+static void expect_bad(const char *var, const char *value)
+{
+    tt_config_t cfg;
+
+    setenv(var, value, 1);
+    cr_assert_eq(tutti__config_load(NULL, &cfg), TUTTI_ERR_INVALID_ARGUMENT,
+                 "%s=%s accepted", var, value);
+    cr_assert(strstr(tutti_last_error(), var + strlen("TUTTI_")) != NULL,
+              "message '%s' does not name %s", tutti_last_error(), var);
+    unsetenv(var);
+}
+
+Test(config, bad_values_name_the_variable)
+{
+    expect_bad("TUTTI_TIMEOUT_MS", "soon");
+    expect_bad("TUTTI_TIMEOUT_MS", "-5");
+    expect_bad("TUTTI_SLICE_SIZE", "12q");
+    expect_bad("TUTTI_SLICE_SIZE", "-1");
+    expect_bad("TUTTI_PIPELINE_DEPTH", "0");
+    expect_bad("TUTTI_PIPELINE_DEPTH", "65");
+    expect_bad("TUTTI_SHM_SLOT_SIZE", "1000");
+    expect_bad("TUTTI_SHM_NSLOTS", "1");
+}
+
+Test(config, small_config_size_rejected)
+{
+    tutti_config_t user = TUTTI_CONFIG_INIT;
+    tt_config_t    cfg;
+
+    user.size = 4;
+    cr_assert_eq(tutti__config_load(&user, &cfg),
+                 TUTTI_ERR_INVALID_ARGUMENT);
+}
+
+Test(algo, grammar_accepts)
+{
+    tt_algo_sel_t sel;
+
+    cr_assert_eq(tutti__algo_parse("auto", &sel), TUTTI_SUCCESS);
+    cr_assert_eq(sel.nrules, 0);
+    cr_assert_eq(tutti__algo_parse("ring", &sel), TUTTI_SUCCESS);
+    cr_assert_eq(sel.nrules, 2); /* allreduce and allgather */
+    cr_assert_eq(tutti__algo_parse("allreduce:ring;allgather:ring", &sel),
+                 TUTTI_SUCCESS);
+    cr_assert_eq(sel.nrules, 2);
+    cr_assert_eq(tutti__algo_parse("allreduce:0-64k:ring,64k-inf:ring", &sel),
+                 TUTTI_SUCCESS);
+    cr_assert_eq(sel.nrules, 2);
+    cr_assert_eq(sel.rules[0].lo, 0);
+    cr_assert_eq(sel.rules[0].hi, 65536);
+    cr_assert_eq(sel.rules[1].hi, SIZE_MAX);
+}
+
+Test(algo, grammar_rejects)
+{
+    static const char *bad[] = {
+        "nosuch", "allreduce:nosuch", "bogus:ring", "allreduce:64k-0:ring",
+        "allreduce:1x-2:ring", "allreduce:0-64k", "allreduce:5:ring",
+    };
+    tt_algo_sel_t sel;
+    size_t        i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(tutti__algo_parse(bad[i], &sel),
+                     TUTTI_ERR_INVALID_ARGUMENT, "'%s' accepted", bad[i]);
+        cr_assert(strstr(tutti_last_error(), "TUTTI_ALGO") != NULL, "%s",
+                  tutti_last_error());
+    }
+}
+
+Test(algo, select_by_size)
+{
+    tt_algo_sel_t    sel;
+    const tt_algo_t *algo;
+    tt_coll_args_t   a = {.coll = TT_COLL_ALLREDUCE, .count = 1024,
+                          .datatype = TUTTI_FLOAT32, .nranks = 4};
+
+    cr_assert_eq(tutti__algo_parse("allreduce:0-4k:ring", &sel),
+                 TUTTI_SUCCESS);
+    cr_assert_eq(tutti__algo_select(&sel, &a, &algo), TUTTI_SUCCESS);
+    cr_assert_str_eq(algo->name, "ring");
+}
+
+/* Every row of the README's table is "| `TUTTI_X` | `default` | help |". */
+Test(docs, readme_env_table_matches_config_table)
+{
+    char              path[1024], line[2048];
+    FILE             *f;
+    const tt_param_t *p;
+    int               in_table = 0, rows = 0, nparams = 0;
+
+    snprintf(path, sizeof(path), "%s/README.md", TUTTI_SOURCE_ROOT);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    for (p = tutti__params; p->name != NULL; p++) {
+        nparams++;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char name[64], dflt[64], help[1024];
+
+        if (strstr(line, "<!-- env-table") != NULL) {
+            in_table = 1;
+            continue;
+        }
+        if (strstr(line, "<!-- /env-table") != NULL) {
+            break;
+        }
+        if (!in_table || strncmp(line, "| `TUTTI_", 9) != 0) {
+            continue;
+        }
+        dflt[0] = '\0';
+        if (sscanf(line, "| `TUTTI_%63[^`]` | `%63[^`]` | %1023[^|]|", name,
+                   dflt, help) != 3 &&
+            sscanf(line, "| `TUTTI_%63[^`]` | | %1023[^|]|", name, help) !=
+                2) {
+            cr_assert_fail("README row not understood: %s", line);
+        }
+        help[strcspn(help, "\n")] = '\0';
+        while (strlen(help) > 0 && help[strlen(help) - 1] == ' ') {
+            help[strlen(help) - 1] = '\0';
+        }
+        for (p = tutti__params; p->name != NULL; p++) {
+            if (strcmp(p->name, name) == 0) {
+                break;
+            }
+        }
+        cr_assert_not_null(p->name, "README lists TUTTI_%s, which "
+                           "src/config.c does not have", name);
+        cr_assert_str_eq(dflt, p->dflt, "TUTTI_%s default", name);
+        cr_assert_str_eq(help, p->help, "TUTTI_%s help text", name);
+        rows++;
+    }
+    fclose(f);
+    cr_assert_eq(rows, nparams, "README lists %d variables, src/config.c "
+                 "has %d", rows, nparams);
+}
