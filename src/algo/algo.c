@@ -20,6 +20,11 @@ const tt_algo_t *const tutti__algos[] = {
 static const char *const tt_coll_names[TT_COLL_NUM] = {
     [TT_COLL_ALLREDUCE] = "allreduce",
     [TT_COLL_ALLGATHER] = "allgather",
+    [TT_COLL_REDUCE_SCATTER] = "reduce_scatter",
+    [TT_COLL_BROADCAST] = "broadcast",
+    [TT_COLL_REDUCE] = "reduce",
+    [TT_COLL_ALLTOALL] = "alltoall",
+    [TT_COLL_BARRIER] = "barrier",
 };
 
 const char *tutti__coll_name(tt_coll_t coll)
@@ -31,8 +36,14 @@ size_t tutti__coll_bytes(const tt_coll_args_t *args)
 {
     size_t bytes = args->count * tutti_datatype_size(args->datatype);
 
-    return args->coll == TT_COLL_ALLGATHER ? bytes * (size_t)args->nranks
-                                           : bytes;
+    switch (args->coll) {
+    case TT_COLL_ALLGATHER:
+    case TT_COLL_REDUCE_SCATTER:
+    case TT_COLL_ALLTOALL:
+        return bytes * (size_t)args->nranks;
+    default:
+        return bytes;
+    }
 }
 
 static int tt_parse_bytes(const char *s, size_t *v_p)

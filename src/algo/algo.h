@@ -12,16 +12,42 @@
 #include "schedule.h"
 #include "tutti.h"
 
+/*
+ * The collectives, and the buffers their schedules see (elements):
+ *
+ *   ALLREDUCE       SEND[count]      RECV[count]
+ *   ALLGATHER       SEND[count]      RECV[n * count]; in place: SEND is
+ *                                    RECV + rank * count
+ *   REDUCE_SCATTER  SEND[n * count]  RECV[count]; in place: RECV is
+ *                                    SEND + rank * count
+ *   BROADCAST       SEND[count] (root only; never read elsewhere)
+ *                                    RECV[count]
+ *   REDUCE          SEND[count]      RECV[count] (root only; never
+ *                                    touched elsewhere: use SCRATCH)
+ *   ALLTOALL        SEND[n * count]  RECV[n * count]; block p of SEND goes
+ *                                    to rank p, block p of RECV comes from
+ *                                    rank p; in place: SEND is RECV
+ *   BARRIER         no user buffers; count is 1, datatype uint8, and the
+ *                                    schedule moves SCRATCH bytes
+ *
+ * Elsewhere "in place" means SEND is RECV. A schedule never reads SEND
+ * where it is not defined, and writes SEND never.
+ */
 typedef enum tt_coll {
     TT_COLL_ALLREDUCE = 0,
     TT_COLL_ALLGATHER,
+    TT_COLL_REDUCE_SCATTER,
+    TT_COLL_BROADCAST,
+    TT_COLL_REDUCE,
+    TT_COLL_ALLTOALL,
+    TT_COLL_BARRIER,
     TT_COLL_NUM
 } tt_coll_t;
 
 /* Everything an algorithm may look at. */
 typedef struct tt_coll_args {
     tt_coll_t        coll;
-    size_t           count;  /* allreduce: elements; allgather: per rank */
+    size_t           count;  /* see the table above */
     tutti_datatype_t datatype;
     tutti_redop_t    op;     /* reductions only */
     int              root;   /* rooted collectives only */
@@ -49,8 +75,9 @@ extern const tt_algo_t *const tutti__algos[];
 
 const char *tutti__coll_name(tt_coll_t coll);
 
-/* Bytes a collective "moves", as nccl-tests' size column: allreduce
- * count * typesize; allgather nranks * count * typesize. */
+/* Bytes a collective "moves", as nccl-tests' size column: allgather,
+ * reduce-scatter and alltoall nranks * count * typesize, the others
+ * count * typesize. */
 size_t tutti__coll_bytes(const tt_coll_args_t *args);
 
 #define TT_ALGO_MAX_RULES 32
