@@ -197,6 +197,134 @@ TUTTI_API tutti_result_t tutti_allgather(const void *sendbuf, void *recvbuf,
                                          tutti_datatype_t datatype,
                                          tutti_comm_t comm);
 
+/*
+ * recvbuf[i] = op over all ranks of sendbuf[rank * recvcount + i], for
+ * i < recvcount. sendbuf holds nranks * recvcount elements. In place when
+ * recvbuf == sendbuf + rank * recvcount * typesize.
+ */
+TUTTI_API tutti_result_t tutti_reduce_scatter(const void *sendbuf,
+                                              void *recvbuf, size_t recvcount,
+                                              tutti_datatype_t datatype,
+                                              tutti_redop_t op,
+                                              tutti_comm_t comm);
+
+/*
+ * Every rank's recvbuf[i] = root's sendbuf[i]. sendbuf is read on the root
+ * only (ignored, may be NULL, elsewhere); in place when sendbuf == recvbuf.
+ */
+TUTTI_API tutti_result_t tutti_broadcast(const void *sendbuf, void *recvbuf,
+                                         size_t count,
+                                         tutti_datatype_t datatype, int root,
+                                         tutti_comm_t comm);
+
+/*
+ * Root's recvbuf[i] = op over all ranks of sendbuf[i]. recvbuf is written
+ * on the root only (ignored, may be NULL, elsewhere).
+ */
+TUTTI_API tutti_result_t tutti_reduce(const void *sendbuf, void *recvbuf,
+                                      size_t count, tutti_datatype_t datatype,
+                                      tutti_redop_t op, int root,
+                                      tutti_comm_t comm);
+
+/*
+ * recvbuf[p * count + i] = rank p's sendbuf[rank * count + i]: block p of
+ * sendbuf goes to rank p. Both buffers hold nranks * count elements. In
+ * place when sendbuf == recvbuf.
+ */
+TUTTI_API tutti_result_t tutti_alltoall(const void *sendbuf, void *recvbuf,
+                                        size_t count,
+                                        tutti_datatype_t datatype,
+                                        tutti_comm_t comm);
+
+/*
+ * Point to point. Messages between two ranks are matched in the order they
+ * are issued (MPI's non-overtaking rule); a receive must name the count of
+ * its send. A blocking send may wait until the receiver has posted its
+ * receive: put send/recv pairs that could wait on each other inside
+ * tutti_group_start()/tutti_group_end(), or use the nonblocking forms.
+ */
+TUTTI_API tutti_result_t tutti_send(const void *buf, size_t count,
+                                    tutti_datatype_t datatype, int peer,
+                                    tutti_comm_t comm);
+TUTTI_API tutti_result_t tutti_recv(void *buf, size_t count,
+                                    tutti_datatype_t datatype, int peer,
+                                    tutti_comm_t comm);
+
+/* Returns once every rank has entered it. */
+TUTTI_API tutti_result_t tutti_barrier(tutti_comm_t comm);
+
+/*
+ * Nonblocking forms. Each returns at once with a request that completes in
+ * tutti_test() or tutti_wait(); any tutti call on the communicator also makes
+ * progress. Several may be outstanding on one communicator; every rank must
+ * issue its collectives in the same order. The buffers must stay untouched
+ * until completion. If a call returns an error, no request exists and
+ * nothing happens later.
+ */
+typedef struct tutti_request *tutti_request_t;
+
+TUTTI_API tutti_result_t tutti_iallreduce(const void *sendbuf, void *recvbuf,
+                                          size_t count,
+                                          tutti_datatype_t datatype,
+                                          tutti_redop_t op, tutti_comm_t comm,
+                                          tutti_request_t *req_p);
+TUTTI_API tutti_result_t tutti_iallgather(const void *sendbuf, void *recvbuf,
+                                          size_t sendcount,
+                                          tutti_datatype_t datatype,
+                                          tutti_comm_t comm,
+                                          tutti_request_t *req_p);
+TUTTI_API tutti_result_t
+tutti_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
+                      tutti_datatype_t datatype, tutti_redop_t op,
+                      tutti_comm_t comm, tutti_request_t *req_p);
+TUTTI_API tutti_result_t tutti_ibroadcast(const void *sendbuf, void *recvbuf,
+                                          size_t count,
+                                          tutti_datatype_t datatype, int root,
+                                          tutti_comm_t comm,
+                                          tutti_request_t *req_p);
+TUTTI_API tutti_result_t tutti_ireduce(const void *sendbuf, void *recvbuf,
+                                       size_t count,
+                                       tutti_datatype_t datatype,
+                                       tutti_redop_t op, int root,
+                                       tutti_comm_t comm,
+                                       tutti_request_t *req_p);
+TUTTI_API tutti_result_t tutti_ialltoall(const void *sendbuf, void *recvbuf,
+                                         size_t count,
+                                         tutti_datatype_t datatype,
+                                         tutti_comm_t comm,
+                                         tutti_request_t *req_p);
+TUTTI_API tutti_result_t tutti_isend(const void *buf, size_t count,
+                                     tutti_datatype_t datatype, int peer,
+                                     tutti_comm_t comm,
+                                     tutti_request_t *req_p);
+TUTTI_API tutti_result_t tutti_irecv(void *buf, size_t count,
+                                     tutti_datatype_t datatype, int peer,
+                                     tutti_comm_t comm,
+                                     tutti_request_t *req_p);
+TUTTI_API tutti_result_t tutti_ibarrier(tutti_comm_t comm,
+                                        tutti_request_t *req_p);
+
+/*
+ * Makes progress and sets *done_p to 1 when the request has completed, 0
+ * otherwise. On completion the request is freed (the handle is no longer
+ * valid) and its result returned: TUTTI_SUCCESS or the operation's error.
+ */
+TUTTI_API tutti_result_t tutti_test(tutti_request_t req, int *done_p);
+/* Waits for the request, frees it and returns the operation's result. */
+TUTTI_API tutti_result_t tutti_wait(tutti_request_t req);
+
+/*
+ * Calls between tutti_group_start() and tutti_group_end() (made by this
+ * thread, on any communicators) are only recorded; tutti_group_end() issues
+ * them together and returns when all have completed. send/recv pairs that
+ * would wait on each other one by one complete in a group. Blocking calls
+ * inside a group return at once; nonblocking ones return requests that
+ * are complete when tutti_group_end() returns. Groups nest; only the
+ * outermost end issues.
+ */
+TUTTI_API tutti_result_t tutti_group_start(void);
+TUTTI_API tutti_result_t tutti_group_end(void);
+
 /* Size in bytes of one element of `datatype`, 0 for an invalid one. */
 TUTTI_API size_t tutti_datatype_size(tutti_datatype_t datatype);
 /* "float32", "sum", ...; NULL for invalid values. */

@@ -256,7 +256,7 @@ static void tt_comm_free(tutti_comm_t comm)
             comm->tp_ops[t]->fini(comm->tps[t]);
         }
     }
-    tutti__exec_cache_free(comm->exec);
+    tutti__exec_cleanup(comm);
     free(comm->peers);
     free(comm);
 }

@@ -17,14 +17,22 @@
 
 #define TT_MAX_TRANSPORTS 4
 
+struct tt_xstep; /* sched.c */
+struct tt_exec;
+
 typedef struct tt_peer {
     tt_peer_info_t            info;
     const tt_transport_ops_t *ops; /* NULL for self */
     tt_ep_t                  *ep;
     int                       tp;  /* index into comm->tps */
+    /* the executor's per-peer posting order (sched.c): steps that still
+     * have to post sends to / receives from this peer, oldest first, across
+     * every execution; and the messages exchanged so far, which number the
+     * tags of both sides alike */
+    struct tt_xstep          *send_head, *send_tail;
+    struct tt_xstep          *recv_head, *recv_tail;
+    uint32_t                  send_msgs, recv_msgs;
 } tt_peer_t;
-
-struct tt_exec_cache; /* sched.c */
 
 struct tutti_comm {
     int          rank;
@@ -52,8 +60,8 @@ struct tutti_comm {
     /* a collective failed midway: the transports' state is unknown */
     tutti_result_t broken;
 
-    uint32_t     seq;          /* collectives issued, for message tags */
-    struct tt_exec_cache *exec; /* executor state reused across calls */
+    /* executions issued and not yet freed, oldest first (sched.c) */
+    struct tt_exec *execs_head, *execs_tail;
 };
 
 /*

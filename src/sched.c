@@ -122,9 +122,16 @@ int tutti__sched_copy(tt_sched_t *s, tt_range_t src, tt_range_t dst,
 /* executor state                                                         */
 /* ---------------------------------------------------------------------- */
 
-enum { TT_XS_WAITING = 0, TT_XS_DONE = 2 };
-
 struct tt_xstep;
+
+/* What the steps of one operation share. */
+typedef struct tt_xop {
+    const tt_sched_t *s;
+    size_t            esize;
+    size_t            slice_elems;
+    tt_reduce_fn      fn;
+    char             *scratch;
+} tt_xop_t;
 
 /* One posted slice: the transport's request plus where it belongs. */
 typedef struct tt_xreq {
@@ -136,8 +143,9 @@ typedef struct tt_xreq {
 
 typedef struct tt_xstep {
     const tt_step_t *step;
-    struct tt_exec  *x;
-    int              state;
+    const tt_xop_t  *op;
+    tt_exec_t       *x;
+    int              done;
     uint32_t         nslices;
     uint32_t         recv_posted, recv_done; /* recv_done: contiguous */
     uint64_t         recv_mask; /* bit i: slice recv_done + i has landed */
@@ -148,142 +156,44 @@ typedef struct tt_xstep {
     const char      *src;
     const char      *local;
     tt_xreq_t       *rreq, *sreq; /* depth each; slice s in slot s % depth */
-    int              send_next, recv_next; /* next step, same peer */
+    struct tt_xstep *send_next, *recv_next; /* per-peer order */
 } tt_xstep_t;
 
-typedef struct tt_exec {
-    tutti_comm_t      comm;
-    const tt_sched_t *s;
-    size_t            esize;
-    size_t            slice_elems;
-    uint32_t          depth;
-    tt_reduce_fn      fn;
-    int               ndone;
-    int               lo; /* steps below lo are all done */
-} tt_exec_t;
-
-struct tt_exec_cache {
-    tt_xstep_t *xs;
-    int         xs_cap;
-    tt_xreq_t  *reqs;
-    size_t      reqs_cap;
-    int        *peer_cur; /* 4 * nranks: send cur, recv cur, send/recv msgs */
-    uint8_t    *staging;
-    size_t      staging_cap;
-    void       *scratch;
-    size_t      scratch_cap;
+struct tt_exec {
+    tutti_comm_t    comm;
+    int             nops;
+    tt_op_t        *ops;
+    tt_xop_t       *xops;
+    int             nsteps;
+    tt_xstep_t     *xs;
+    tt_xreq_t      *reqs;
+    uint8_t        *mem;   /* scratch and staging, one allocation */
+    uint32_t        depth;
+    int             ndone;
+    int             lo;    /* steps below lo are all done */
+    uint64_t        since_ns; /* last progress seen by a test */
+    tutti_result_t  status;
+    int             orphan; /* freed by its owner before it completed */
+    struct tt_exec *next;  /* comm->execs list */
 };
 
-static void *tt_grow(void *p, size_t *cap_p, size_t need, size_t elem)
+static inline size_t tt_slice_elems(const tt_xstep_t *xs, uint32_t slice)
 {
-    void *q;
+    size_t off = (size_t)slice * xs->op->slice_elems;
 
-    if (need <= *cap_p) {
-        return p;
-    }
-    q = realloc(p, need * elem);
-    if (q != NULL) {
-        *cap_p = need;
-    }
-    return q;
+    return TT_MIN(xs->op->slice_elems, xs->step->count - off);
 }
 
-void tutti__exec_cache_free(struct tt_exec_cache *c)
+static inline size_t tt_slice_off(const tt_xstep_t *xs, uint32_t slice)
 {
-    if (c == NULL) {
-        return;
-    }
-    free(c->xs);
-    free(c->reqs);
-    free(c->peer_cur);
-    free(c->staging);
-    free(c->scratch);
-    free(c);
+    return (size_t)slice * xs->op->slice_elems * xs->op->esize;
 }
 
-/* Grows the comm's cached executor arrays for a schedule. */
-static tutti_result_t tt_exec_reserve(tutti_comm_t comm, const tt_sched_t *s,
-                                      size_t nreqs, size_t staging,
-                                      size_t scratch)
+/* Tags: the collective's kind and the number of the message in this
+ * direction between the two ranks, which both sides count alike. */
+static inline uint64_t tt_tag(const tt_xstep_t *xs, uint32_t msg)
 {
-    struct tt_exec_cache *c = comm->exec;
-    size_t                cap;
-    void                 *p;
-
-    if (c == NULL) {
-        c = calloc(1, sizeof(*c));
-        if (c == NULL) {
-            goto nomem;
-        }
-        c->peer_cur = calloc((size_t)comm->nranks * 4, sizeof(int));
-        if (c->peer_cur == NULL) {
-            free(c);
-            goto nomem;
-        }
-        comm->exec = c;
-    }
-    cap = (size_t)c->xs_cap;
-    p   = tt_grow(c->xs, &cap, (size_t)s->nsteps, sizeof(tt_xstep_t));
-    if (p == NULL) {
-        goto nomem;
-    }
-    c->xs     = p;
-    c->xs_cap = (int)cap;
-    p = tt_grow(c->reqs, &c->reqs_cap, nreqs, sizeof(tt_xreq_t));
-    if (p == NULL) {
-        goto nomem;
-    }
-    c->reqs = p;
-    p = tt_grow(c->staging, &c->staging_cap, staging, 1);
-    if (p == NULL && staging > 0) {
-        goto nomem;
-    }
-    c->staging = p;
-    p = tt_grow(c->scratch, &c->scratch_cap, scratch, 1);
-    if (p == NULL && scratch > 0) {
-        goto nomem;
-    }
-    c->scratch = p;
-    return TUTTI_SUCCESS;
-nomem:
-    return tutti__error(TUTTI_ERR_NO_MEMORY,
-                        "executor state for %d steps: out of memory",
-                        s->nsteps);
-}
-
-static char *tt_exec_ptr(const tt_bufs_t *bufs, struct tt_exec_cache *c,
-                         tt_range_t r, size_t esize)
-{
-    char *base;
-
-    switch (r.buf) {
-    case TT_BUF_SEND:
-        base = (char *)(uintptr_t)bufs->send;
-        break;
-    case TT_BUF_RECV:
-        base = bufs->recv;
-        break;
-    case TT_BUF_SCRATCH:
-        base = c->scratch;
-        break;
-    default:
-        return NULL;
-    }
-    return base == NULL ? NULL : base + r.off * esize;
-}
-
-static inline size_t tt_slice_elems(const tt_exec_t *x, const tt_xstep_t *xs,
-                                    uint32_t slice)
-{
-    size_t off = (size_t)slice * x->slice_elems;
-
-    return TT_MIN(x->slice_elems, xs->step->count - off);
-}
-
-static inline uint64_t tt_tag(const tt_exec_t *x, uint32_t msg)
-{
-    return ((uint64_t)(x->comm->seq & 0xffffffu) << 40) |
-           ((uint64_t)x->s->tag_kind << 32) | msg;
+    return ((uint64_t)xs->op->s->tag_kind << 32) | msg;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -295,30 +205,27 @@ static inline uint64_t tt_tag(const tt_exec_t *x, uint32_t msg)
 static void tt_exec_deliver_reduce(tt_req_t *req, size_t offset,
                                    const void *data, size_t len)
 {
-    tt_xreq_t  *xr = tt_container_of(req, tt_xreq_t, req);
-    tt_xstep_t *xs = xr->xs;
-    tt_exec_t  *x  = xs->x;
-    size_t      at = (size_t)xr->slice * x->slice_elems * x->esize + offset;
+    tt_xreq_t      *xr = tt_container_of(req, tt_xreq_t, req);
+    tt_xstep_t     *xs = xr->xs;
+    const tt_xop_t *op = xs->op;
+    size_t          at = tt_slice_off(xs, xr->slice) + offset;
 
-    tt_assert(offset % x->esize == 0 && len % x->esize == 0);
-    x->fn(xs->dst + at, xs->local + at, data, len / x->esize);
+    tt_assert(offset % op->esize == 0 && len % op->esize == 0);
+    op->fn(xs->dst + at, xs->local + at, data, len / op->esize);
 }
 
-static void tt_exec_finalize(tt_exec_t *x, char *dst, size_t elems)
+static void tt_exec_finalize(const tt_xstep_t *xs, char *dst, size_t elems)
 {
-    tutti__reduce_div(dst, dst, elems, x->s->datatype, x->s->nranks);
+    tutti__reduce_div(dst, dst, elems, xs->op->s->datatype,
+                      xs->op->s->nranks);
 }
 
-static tutti_result_t tt_exec_post_recv(tt_exec_t *x, tt_xstep_t *xs,
-                                        int *msgs)
+static tutti_result_t tt_exec_post_recv(tt_xstep_t *xs, tt_peer_t *peer)
 {
-    const tt_step_t *st   = xs->step;
-    tt_peer_t       *peer = &x->comm->peers[st->recv_peer];
-    uint32_t         sl   = xs->recv_posted;
-    tt_xreq_t       *xr   = &xs->rreq[sl % x->depth];
-    size_t           off  = (size_t)sl * x->slice_elems * x->esize;
-    size_t           len  = tt_slice_elems(x, xs, sl) * x->esize;
-    void            *buf  = xs->dst + off;
+    const tt_step_t *st  = xs->step;
+    uint32_t         sl  = xs->recv_posted;
+    tt_xreq_t       *xr  = &xs->rreq[sl % xs->x->depth];
+    void            *buf = xs->dst + tt_slice_off(xs, sl);
     tutti_result_t   res;
 
     xr->xs          = xs;
@@ -333,57 +240,54 @@ static tutti_result_t tt_exec_post_recv(tt_exec_t *x, tt_xstep_t *xs,
             buf = xr->staging;
         }
     }
-    res = peer->ops->irecv(peer->ep, buf, len, tt_tag(x, (uint32_t)*msgs),
-                           &xr->req);
+    res = peer->ops->irecv(peer->ep, buf, tt_slice_elems(xs, sl) * xs->op->esize,
+                           tt_tag(xs, peer->recv_msgs), &xr->req);
     if (res < 0) {
         return res;
     }
-    (*msgs)++;
+    peer->recv_msgs++;
     xs->recv_posted++;
     return TUTTI_SUCCESS;
 }
 
-static tutti_result_t tt_exec_post_send(tt_exec_t *x, tt_xstep_t *xs,
-                                        int *msgs)
+static tutti_result_t tt_exec_post_send(tt_xstep_t *xs, tt_peer_t *peer)
 {
-    const tt_step_t *st   = xs->step;
-    tt_peer_t       *peer = &x->comm->peers[st->send_peer];
-    uint32_t         sl   = xs->send_posted;
-    tt_xreq_t       *xr   = &xs->sreq[sl % x->depth];
-    size_t           off  = (size_t)sl * x->slice_elems * x->esize;
-    const char      *src  = (st->flags & TT_STEP_FORWARD) ? xs->dst : xs->src;
+    const tt_step_t *st  = xs->step;
+    uint32_t         sl  = xs->send_posted;
+    tt_xreq_t       *xr  = &xs->sreq[sl % xs->x->depth];
+    const char      *src = (st->flags & TT_STEP_FORWARD) ? xs->dst : xs->src;
     tutti_result_t   res;
 
     xr->xs          = xs;
     xr->slice       = sl;
     xr->req.deliver = NULL;
     xr->req.status  = TUTTI_INPROGRESS;
-    res = peer->ops->isend(peer->ep, src + off,
-                           tt_slice_elems(x, xs, sl) * x->esize,
-                           tt_tag(x, (uint32_t)*msgs), &xr->req);
+    res = peer->ops->isend(peer->ep, src + tt_slice_off(xs, sl),
+                           tt_slice_elems(xs, sl) * xs->op->esize,
+                           tt_tag(xs, peer->send_msgs), &xr->req);
     if (res < 0) {
         return res;
     }
-    (*msgs)++;
+    peer->send_msgs++;
     xs->send_posted++;
     return TUTTI_SUCCESS;
 }
 
 /* Reaps completed slices of one direction; returns how many, or an error
  * through *res_p. */
-static int tt_exec_reap(tt_exec_t *x, tt_xstep_t *xs, int is_recv,
-                        tutti_result_t *res_p)
+static int tt_exec_reap(tt_xstep_t *xs, int is_recv, tutti_result_t *res_p)
 {
     uint32_t  *done   = is_recv ? &xs->recv_done : &xs->send_done;
     uint32_t   posted = is_recv ? xs->recv_posted : xs->send_posted;
     uint64_t  *mask   = is_recv ? &xs->recv_mask : &xs->send_mask;
     tt_xreq_t *reqs   = is_recv ? xs->rreq : xs->sreq;
+    uint32_t   depth  = xs->x->depth;
     uint32_t   sl;
     int        n = 0;
 
     for (sl = *done; sl < posted; sl++) {
         uint64_t   bit = 1ull << (sl - *done);
-        tt_xreq_t *xr  = &reqs[sl % x->depth];
+        tt_xreq_t *xr  = &reqs[sl % depth];
         int        status;
 
         if (*mask & bit) {
@@ -398,17 +302,16 @@ static int tt_exec_reap(tt_exec_t *x, tt_xstep_t *xs, int is_recv,
             return n;
         }
         if (is_recv) {
-            size_t elems = tt_slice_elems(x, xs, sl);
-            char  *dst   = xs->dst + (size_t)sl * x->slice_elems * x->esize;
+            size_t elems = tt_slice_elems(xs, sl);
+            char  *dst   = xs->dst + tt_slice_off(xs, sl);
 
             if (xr->req.deliver == NULL &&
                 xs->step->recv_mode == TT_RECV_REDUCE) {
-                x->fn(dst,
-                      xs->local + (size_t)sl * x->slice_elems * x->esize,
-                      xr->staging, elems);
+                xs->op->fn(dst, xs->local + tt_slice_off(xs, sl),
+                           xr->staging, elems);
             }
             if (xs->step->flags & TT_STEP_FINALIZE) {
-                tt_exec_finalize(x, dst, elems);
+                tt_exec_finalize(xs, dst, elems);
             }
         }
         *mask |= bit;
@@ -421,264 +324,462 @@ static int tt_exec_reap(tt_exec_t *x, tt_xstep_t *xs, int is_recv,
     return n;
 }
 
-static int tt_exec_deps_done(const tt_exec_t *x, const tt_xstep_t *xsv,
-                             const tt_step_t *st)
-{
-    int i;
+/* ---------------------------------------------------------------------- */
+/* issue                                                                  */
+/* ---------------------------------------------------------------------- */
 
-    (void)x;
+static char *tt_exec_ptr(const tt_bufs_t *bufs, const tt_xop_t *op,
+                         tt_range_t r)
+{
+    char *base;
+
+    switch (r.buf) {
+    case TT_BUF_SEND:
+        base = (char *)(uintptr_t)bufs->send;
+        break;
+    case TT_BUF_RECV:
+        base = bufs->recv;
+        break;
+    case TT_BUF_SCRATCH:
+        base = op->scratch;
+        break;
+    default:
+        return NULL;
+    }
+    return base == NULL ? NULL : base + r.off * op->esize;
+}
+
+/* Appends a step to a peer's send or receive order. */
+static void tt_exec_link(tt_xstep_t **head, tt_xstep_t **tail,
+                         tt_xstep_t *xs, int is_recv)
+{
+    if (*tail == NULL) {
+        *head = xs;
+    } else if (is_recv) {
+        (*tail)->recv_next = xs;
+    } else {
+        (*tail)->send_next = xs;
+    }
+    *tail = xs;
+}
+
+static void tt_exec_release(tt_exec_t *x)
+{
+    int k;
+
+    for (k = 0; k < x->nops; k++) {
+        tutti__sched_fini(&x->ops[k].sched);
+    }
+    free(x->ops);
+    free(x->xops);
+    free(x->xs);
+    free(x->reqs);
+    free(x->mem);
+    free(x);
+}
+
+/* Sizes and allocates an execution's arrays and scratch/staging memory. */
+static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
+{
+    tutti_comm_t comm = x->comm;
+    size_t       mem = 0, staging = 0;
+    int          k, i, j = 0;
+
+    for (k = 0; k < x->nops; k++) {
+        const tt_sched_t *s = &x->ops[k].sched;
+
+        x->nsteps += s->nsteps;
+        mem += TT_ALIGN_UP(s->scratch_count *
+                           tutti_datatype_size(s->datatype), 64);
+        for (i = 0; i < s->nsteps; i++) {
+            const tt_step_t *st = &s->steps[i];
+            if ((st->flags & TT_STEP_RECV) &&
+                st->recv_mode == TT_RECV_REDUCE &&
+                !(comm->peers[st->recv_peer].ops->caps &
+                  TT_CAP_RECV_DELIVER)) {
+                staging += x->depth * slice_bytes;
+            }
+        }
+    }
+    x->xops = calloc((size_t)x->nops, sizeof(*x->xops));
+    x->xs   = calloc((size_t)x->nsteps + 1, sizeof(*x->xs));
+    x->reqs = calloc((size_t)x->nsteps * 2 * x->depth + 1, sizeof(*x->reqs));
+    x->mem  = (mem + staging) > 0 ? malloc(mem + staging) : NULL;
+    if (x->xops == NULL || x->xs == NULL || x->reqs == NULL ||
+        (mem + staging > 0 && x->mem == NULL)) {
+        return tutti__error(TUTTI_ERR_NO_MEMORY,
+                            "executor state for %d steps and %zu bytes of "
+                            "scratch", x->nsteps, mem + staging);
+    }
+    /* staging buffers, one per receive slot of each delivering-less step */
+    staging = mem;
+    for (k = 0; k < x->nops; k++) {
+        const tt_sched_t *s = &x->ops[k].sched;
+        for (i = 0; i < s->nsteps; i++, j++) {
+            const tt_step_t *st = &s->steps[i];
+            uint32_t         d;
+
+            x->xs[j].rreq = x->reqs + (size_t)j * 2 * x->depth;
+            x->xs[j].sreq = x->xs[j].rreq + x->depth;
+            if ((st->flags & TT_STEP_RECV) &&
+                st->recv_mode == TT_RECV_REDUCE &&
+                !(comm->peers[st->recv_peer].ops->caps &
+                  TT_CAP_RECV_DELIVER)) {
+                for (d = 0; d < x->depth; d++) {
+                    x->xs[j].rreq[d].staging = x->mem + staging;
+                    staging += slice_bytes;
+                }
+            }
+        }
+    }
+    return TUTTI_SUCCESS;
+}
+
+tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
+                                 tt_exec_t **x_p)
+{
+    size_t         slice_bytes = TT_ALIGN_UP(comm->cfg.slice_size, 64);
+    size_t         scratch = 0;
+    tt_exec_t     *x;
+    tutti_result_t res;
+    int            k, i, j = 0;
+
+    x = calloc(1, sizeof(*x));
+    if (x == NULL || (x->ops = calloc((size_t)nops, sizeof(*ops))) == NULL) {
+        free(x);
+        for (k = 0; k < nops; k++) {
+            tutti__sched_fini(&ops[k].sched);
+        }
+        return tutti__error(TUTTI_ERR_NO_MEMORY, "execution of %d ops",
+                            nops);
+    }
+    /* the execution owns the schedules from here on */
+    memcpy(x->ops, ops, (size_t)nops * sizeof(*ops));
+    for (k = 0; k < nops; k++) {
+        memset(&ops[k].sched, 0, sizeof(ops[k].sched));
+    }
+    x->comm   = comm;
+    x->nops   = nops;
+    x->depth  = (uint32_t)comm->cfg.pipeline_depth;
+    x->status = TUTTI_INPROGRESS;
+    tt_assert(x->depth >= 1 && x->depth <= 64);
+    TT_CHECK_GOTO(tt_exec_alloc(x, slice_bytes), res, err_release);
+
+    for (k = 0; k < nops; k++) {
+        const tt_sched_t *s  = &x->ops[k].sched;
+        tt_xop_t         *op = &x->xops[k];
+
+        op->s           = s;
+        op->esize       = tutti_datatype_size(s->datatype);
+        op->fn          = tutti__reduce_fn(s->datatype, s->op);
+        op->slice_elems = TT_MAX(slice_bytes / op->esize, 1);
+        op->scratch     = s->scratch_count > 0 ? (char *)x->mem + scratch
+                                               : NULL;
+        scratch += TT_ALIGN_UP(s->scratch_count * op->esize, 64);
+        tt_assert(op->esize > 0 && op->fn != NULL);
+        for (i = 0; i < s->nsteps; i++, j++) {
+            const tt_step_t *st = &s->steps[i];
+            tt_xstep_t      *xs = &x->xs[j];
+            tt_peer_t       *peer;
+
+            xs->step    = st;
+            xs->op      = op;
+            xs->x       = x;
+            xs->nslices = (uint32_t)TT_DIV_UP(st->count, op->slice_elems);
+            xs->dst     = tt_exec_ptr(&x->ops[k].bufs, op, st->dst);
+            xs->src     = tt_exec_ptr(&x->ops[k].bufs, op, st->src);
+            xs->local   = tt_exec_ptr(&x->ops[k].bufs, op, st->local);
+            /* empty steps post nothing, so they take no place in the
+             * per-peer order (they complete once their dependencies have) */
+            if ((st->flags & TT_STEP_SEND) && st->count > 0) {
+                tt_assert(st->send_peer >= 0 && st->send_peer < comm->nranks &&
+                          st->send_peer != comm->rank);
+                peer = &comm->peers[st->send_peer];
+                tt_exec_link(&peer->send_head, &peer->send_tail, xs, 0);
+            }
+            if ((st->flags & TT_STEP_RECV) && st->count > 0) {
+                tt_assert(st->recv_peer >= 0 && st->recv_peer < comm->nranks &&
+                          st->recv_peer != comm->rank);
+                peer = &comm->peers[st->recv_peer];
+                tt_exec_link(&peer->recv_head, &peer->recv_tail, xs, 1);
+            }
+        }
+    }
+    x->since_ns = tutti__now_ns();
+    if (comm->execs_tail == NULL) {
+        comm->execs_head = x;
+    } else {
+        comm->execs_tail->next = x;
+    }
+    comm->execs_tail = x;
+    *x_p = x;
+    return TUTTI_SUCCESS;
+
+err_release:
+    tt_exec_release(x);
+    return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* progress                                                               */
+/* ---------------------------------------------------------------------- */
+
+static int tt_exec_deps_done(const tt_xstep_t *xs)
+{
+    const tt_step_t  *st   = xs->step;
+    const tt_xstep_t *base = xs - (st - xs->op->s->steps);
+    int               i;
+
     for (i = 0; i < st->ndeps; i++) {
-        if (xsv[st->deps[i]].state != TT_XS_DONE) {
+        if (!base[st->deps[i]].done) {
             return 0;
         }
     }
     return 1;
 }
 
-/* ---------------------------------------------------------------------- */
-/* the loop                                                               */
-/* ---------------------------------------------------------------------- */
-
-static tutti_result_t tt_exec_prepare(tt_exec_t *x, const tt_bufs_t *bufs)
-{
-    tutti_comm_t          comm = x->comm;
-    const tt_sched_t     *s    = x->s;
-    struct tt_exec_cache *c;
-    size_t                slice_bytes = x->slice_elems * x->esize;
-    size_t                nreqs = (size_t)s->nsteps * 2 * x->depth;
-    size_t                staging = 0;
-    int                   i, p, *send_last, *recv_last;
-    int                   need_staging = 0;
-
-    for (i = 0; i < s->nsteps; i++) {
-        const tt_step_t *st = &s->steps[i];
-        if ((st->flags & TT_STEP_RECV) && st->recv_mode == TT_RECV_REDUCE &&
-            !(comm->peers[st->recv_peer].ops->caps & TT_CAP_RECV_DELIVER)) {
-            need_staging = 1;
-        }
-    }
-    if (need_staging) {
-        staging = (size_t)s->nsteps * x->depth * slice_bytes;
-    }
-    TT_CHECK(tt_exec_reserve(comm, s, nreqs, staging,
-                             s->scratch_count * x->esize));
-    c = comm->exec;
-    /* peer_cur: [0,n) send cursor, [n,2n) recv cursor, [2n,4n) scratch for
-     * building the per-peer chains (last step seen per peer) */
-    send_last = c->peer_cur + 2 * comm->nranks;
-    recv_last = c->peer_cur + 3 * comm->nranks;
-    for (p = 0; p < comm->nranks; p++) {
-        c->peer_cur[p] = c->peer_cur[comm->nranks + p] = -1;
-        send_last[p] = recv_last[p] = -1;
-    }
-    for (i = 0; i < s->nsteps; i++) {
-        const tt_step_t *st = &s->steps[i];
-        tt_xstep_t      *xs = &c->xs[i];
-
-        memset(xs, 0, sizeof(*xs));
-        xs->step      = st;
-        xs->x         = x;
-        xs->send_next = xs->recv_next = -1;
-        xs->nslices   = (uint32_t)TT_DIV_UP(st->count, x->slice_elems);
-        xs->rreq      = c->reqs + (size_t)i * 2 * x->depth;
-        xs->sreq      = xs->rreq + x->depth;
-        if (need_staging) {
-            uint32_t k;
-            for (k = 0; k < x->depth; k++) {
-                xs->rreq[k].staging =
-                    c->staging + ((size_t)i * x->depth + k) * slice_bytes;
-            }
-        }
-        xs->dst   = tt_exec_ptr(bufs, c, st->dst, x->esize);
-        xs->src   = tt_exec_ptr(bufs, c, st->src, x->esize);
-        xs->local = tt_exec_ptr(bufs, c, st->local, x->esize);
-        /* empty steps post nothing, so they take no place in the per-peer
-         * order (they complete as soon as their dependencies have) */
-        if ((st->flags & TT_STEP_SEND) && st->count > 0) {
-            p = st->send_peer;
-            tt_assert(p >= 0 && p < comm->nranks && p != comm->rank);
-            if (send_last[p] < 0) {
-                c->peer_cur[p] = i;
-            } else {
-                c->xs[send_last[p]].send_next = i;
-            }
-            send_last[p] = i;
-        }
-        if ((st->flags & TT_STEP_RECV) && st->count > 0) {
-            p = st->recv_peer;
-            tt_assert(p >= 0 && p < comm->nranks && p != comm->rank);
-            if (recv_last[p] < 0) {
-                c->peer_cur[comm->nranks + p] = i;
-            } else {
-                c->xs[recv_last[p]].recv_next = i;
-            }
-            recv_last[p] = i;
-        }
-    }
-    /* reuse the scratch halves as per-peer message counters */
-    for (p = 0; p < comm->nranks; p++) {
-        send_last[p] = recv_last[p] = 0;
-    }
-    return TUTTI_SUCCESS;
-}
-
 /*
  * Advances one step as far as it can go without waiting. Returns the number
  * of events (posts, completions) or an error through *res_p.
  */
-static int tt_exec_step(tt_exec_t *x, int i, tutti_result_t *res_p)
+static int tt_exec_step(tutti_comm_t comm, tt_xstep_t *xs,
+                        tutti_result_t *res_p)
 {
-    tutti_comm_t          comm = x->comm;
-    struct tt_exec_cache *c    = comm->exec;
-    tt_xstep_t           *xs   = &c->xs[i];
-    const tt_step_t      *st   = xs->step;
-    int                   n    = comm->nranks;
-    int                   ev   = 0;
-    int                  *cur;
+    const tt_step_t *st = xs->step;
+    int              ev = 0;
+    tt_peer_t       *peer;
 
-    if (xs->state == TT_XS_DONE || !tt_exec_deps_done(x, c->xs, st)) {
+    if (xs->done || !tt_exec_deps_done(xs)) {
         return 0;
     }
     if ((st->flags & TT_STEP_COPY) && !xs->copied) {
         if (st->count > 0 && xs->dst != xs->src) {
-            memcpy(xs->dst, xs->src, st->count * x->esize);
+            memcpy(xs->dst, xs->src, st->count * xs->op->esize);
         }
         if (st->flags & TT_STEP_FINALIZE) {
-            tt_exec_finalize(x, xs->dst, st->count);
+            tt_exec_finalize(xs, xs->dst, st->count);
         }
         xs->copied = 1;
         ev++;
     }
     if (st->flags & TT_STEP_RECV) {
-        cur = &c->peer_cur[n + st->recv_peer];
-        ev += tt_exec_reap(x, xs, 1, res_p);
+        peer = &comm->peers[st->recv_peer];
+        ev += tt_exec_reap(xs, 1, res_p);
         if (*res_p < 0) {
             return ev;
         }
-        while (*cur == i && xs->recv_posted < xs->nslices &&
-               xs->recv_posted - xs->recv_done < x->depth) {
-            *res_p = tt_exec_post_recv(x, xs,
-                                       &c->peer_cur[3 * n + st->recv_peer]);
+        while (peer->recv_head == xs && xs->recv_posted < xs->nslices &&
+               xs->recv_posted - xs->recv_done < xs->x->depth) {
+            *res_p = tt_exec_post_recv(xs, peer);
             if (*res_p < 0) {
                 return ev;
             }
             ev++;
         }
-        if (*cur == i && xs->recv_posted == xs->nslices) {
-            *cur = xs->recv_next;
+        if (peer->recv_head == xs && xs->recv_posted == xs->nslices) {
+            peer->recv_head = xs->recv_next;
+            if (peer->recv_head == NULL) {
+                peer->recv_tail = NULL;
+            }
         }
     }
     if (st->flags & TT_STEP_SEND) {
         uint32_t ready = (st->flags & TT_STEP_FORWARD) ? xs->recv_done
                                                        : xs->nslices;
-        cur = &c->peer_cur[st->send_peer];
-        ev += tt_exec_reap(x, xs, 0, res_p);
+        peer = &comm->peers[st->send_peer];
+        ev += tt_exec_reap(xs, 0, res_p);
         if (*res_p < 0) {
             return ev;
         }
-        while (*cur == i && xs->send_posted < ready &&
-               xs->send_posted - xs->send_done < x->depth) {
-            *res_p = tt_exec_post_send(x, xs,
-                                       &c->peer_cur[2 * n + st->send_peer]);
+        while (peer->send_head == xs && xs->send_posted < ready &&
+               xs->send_posted - xs->send_done < xs->x->depth) {
+            *res_p = tt_exec_post_send(xs, peer);
             if (*res_p < 0) {
                 return ev;
             }
             ev++;
         }
-        if (*cur == i && xs->send_posted == xs->nslices) {
-            *cur = xs->send_next;
+        if (peer->send_head == xs && xs->send_posted == xs->nslices) {
+            peer->send_head = xs->send_next;
+            if (peer->send_head == NULL) {
+                peer->send_tail = NULL;
+            }
         }
     }
     if ((!(st->flags & TT_STEP_COPY) || xs->copied) &&
         (!(st->flags & TT_STEP_RECV) || xs->recv_done == xs->nslices) &&
         (!(st->flags & TT_STEP_SEND) || xs->send_done == xs->nslices)) {
-        xs->state = TT_XS_DONE;
-        x->ndone++;
+        xs->done = 1;
+        xs->x->ndone++;
         ev++;
     }
     return ev;
 }
 
-/* Failure, abort and timeout checks, in that order of precedence. */
-static tutti_result_t tt_exec_check(tt_exec_t *x, uint64_t deadline)
+/* Unlinks a finished execution from the communicator's list. */
+static void tt_exec_unlink(tutti_comm_t comm, tt_exec_t *x)
+{
+    tt_exec_t **pp = &comm->execs_head, *prev = NULL;
+
+    while (*pp != NULL && *pp != x) {
+        prev = *pp;
+        pp   = &(*pp)->next;
+    }
+    if (*pp == x) {
+        *pp = x->next;
+        if (comm->execs_tail == x) {
+            comm->execs_tail = prev;
+        }
+    }
+    x->next = NULL;
+}
+
+/*
+ * One progress pass over the communicator: the transports, then every live
+ * execution in issue order. Returns the number of events, or an error,
+ * which breaks the communicator: posted requests may still reference the
+ * users' buffers, so it can only be destroyed.
+ */
+static int tt_comm_progress(tutti_comm_t comm, tutti_result_t *res_p)
+{
+    tt_exec_t *x, *next;
+    int        t, i, ev = 0;
+
+    for (t = 0; t < comm->ntps; t++) {
+        if (comm->tp_used[t]) {
+            ev += (int)comm->tp_ops[t]->progress(comm->tps[t]);
+        }
+    }
+    for (x = comm->execs_head; x != NULL; x = next) {
+        next = x->next;
+        if (x->status != TUTTI_INPROGRESS) {
+            continue;
+        }
+        for (i = x->lo; i < x->nsteps; i++) {
+            ev += tt_exec_step(comm, &x->xs[i], res_p);
+            if (*res_p < 0) {
+                comm->broken = *res_p;
+                return ev;
+            }
+        }
+        while (x->lo < x->nsteps && x->xs[x->lo].done) {
+            x->lo++;
+        }
+        if (x->ndone == x->nsteps) {
+            x->status = TUTTI_SUCCESS;
+            tt_exec_unlink(comm, x);
+            if (x->orphan) {
+                tt_exec_release(x);
+            }
+        }
+    }
+    return ev;
+}
+
+/*
+ * Failure, abort and timeout checks, in that order of precedence. The
+ * timeout counts time without progress while the caller waits (since_ns is
+ * the last progress seen), so a large but moving collective never times
+ * out, and neither does one the user simply waits for late.
+ */
+static tutti_result_t tt_exec_check(tt_exec_t *x, uint64_t since_ns,
+                                    uint64_t now_ns)
 {
     tutti_comm_t comm = x->comm;
 
+    if (comm->broken < 0) {
+        return comm->broken;
+    }
     if (atomic_load_explicit(&comm->aborted, memory_order_relaxed)) {
         return tutti__error_quiet(TUTTI_ERR_ABORTED,
-                                  "%s: communicator aborted", x->s->algo);
+                                  "rank %d: communicator aborted",
+                                  comm->rank);
     }
     if (atomic_load_explicit(&comm->async_error, memory_order_acquire)) {
         return tutti__error(TUTTI_ERR_REMOTE, "%s on rank %d: %s",
-                            x->s->algo, comm->rank, comm->fail_why);
+                            x->ops[0].sched.algo, comm->rank, comm->fail_why);
     }
-    if (deadline != 0 && tutti__now_ns() > deadline) {
+    if (comm->cfg.timeout_ms > 0 &&
+        now_ns - since_ns > (uint64_t)comm->cfg.timeout_ms * 1000000ull) {
         return tutti__error(TUTTI_ERR_TIMEOUT,
-                            "%s on rank %d: not complete after %d ms (%d of "
-                            "%d steps done; a peer is slow, stuck or did not "
-                            "call the same collective)", x->s->algo,
-                            comm->rank, comm->cfg.timeout_ms, x->ndone,
-                            x->s->nsteps);
+                            "%s on rank %d: no progress for %d ms (%d of %d "
+                            "steps done; a peer is stuck or did not make the "
+                            "same call)", x->ops[0].sched.algo, comm->rank,
+                            comm->cfg.timeout_ms, x->ndone, x->nsteps);
     }
     return TUTTI_SUCCESS;
 }
 
-tutti_result_t tutti__sched_run(tutti_comm_t comm, const tt_sched_t *s,
-                                const tt_bufs_t *bufs)
+tutti_result_t tutti__exec_test(tt_exec_t *x)
 {
-    tt_exec_t      x;
-    tutti_result_t res   = TUTTI_SUCCESS;
-    uint64_t       idle  = 0, iter = 0, deadline = 0;
-    uint64_t       spin  = comm->oversubscribed ? 0 : (uint64_t)comm->cfg.spin_count;
-    uint64_t       yield = spin + (uint64_t)comm->cfg.yield_count;
-    int            t, i;
+    tutti_result_t res = TUTTI_SUCCESS;
+    uint64_t       now;
+    int            ev;
 
-    memset(&x, 0, sizeof(x));
-    x.comm  = comm;
-    x.s     = s;
-    x.esize = tutti_datatype_size(s->datatype);
-    x.depth = (uint32_t)comm->cfg.pipeline_depth;
-    x.fn    = tutti__reduce_fn(s->datatype, s->op);
-    x.slice_elems = TT_MAX(comm->cfg.slice_size / x.esize, 1);
-    tt_assert(x.esize > 0 && x.fn != NULL && x.depth <= 64);
-    TT_CHECK(tt_exec_prepare(&x, bufs));
-    if (comm->cfg.timeout_ms > 0) {
-        deadline = tutti__now_ns() + (uint64_t)comm->cfg.timeout_ms * 1000000;
+    if (x->status != TUTTI_INPROGRESS) {
+        return x->status;
     }
-
-    while (x.ndone < s->nsteps) {
-        int ev = 0;
-
-        for (t = 0; t < comm->ntps; t++) {
-            if (comm->tp_used[t]) {
-                ev += (int)comm->tp_ops[t]->progress(comm->tps[t]);
-            }
+    ev = tt_comm_progress(x->comm, &res);
+    if (res < 0) {
+        x->status = res;
+        return res;
+    }
+    if (x->status == TUTTI_INPROGRESS) {
+        now = tutti__now_ns();
+        if (ev > 0) {
+            x->since_ns = now;
         }
-        for (i = x.lo; i < s->nsteps; i++) {
-            ev += tt_exec_step(&x, i, &res);
-            if (res < 0) {
-                goto fail;
-            }
+        res = tt_exec_check(x, x->since_ns, now);
+        if (res < 0) {
+            x->comm->broken = res;
+            x->status       = res;
         }
-        while (x.lo < s->nsteps && comm->exec->xs[x.lo].state == TT_XS_DONE) {
-            x.lo++;
+    }
+    return x->status;
+}
+
+tutti_result_t tutti__exec_wait(tt_exec_t *x)
+{
+    tutti_comm_t   comm  = x->comm;
+    uint64_t       idle  = 0, iter = 0, since = tutti__now_ns();
+    uint64_t       spin  = comm->oversubscribed ? 0
+                                                : (uint64_t)comm->cfg.spin_count;
+    uint64_t       yield = spin + (uint64_t)comm->cfg.yield_count;
+    tutti_result_t res   = TUTTI_SUCCESS;
+    int            progressed = 0;
+
+    while (x->status == TUTTI_INPROGRESS) {
+        int ev = tt_comm_progress(comm, &res);
+
+        if (res < 0) {
+            x->status = res;
+            break;
+        }
+        if (x->status != TUTTI_INPROGRESS) {
+            break;
         }
         if (ev > 0) {
-            idle = 0;
-            /* a long busy collective still honours abort and timeout */
-            if ((++iter & 1023) == 0) {
-                res = tt_exec_check(&x, deadline);
-                if (res < 0) {
-                    goto fail;
-                }
+            idle       = 0;
+            progressed = 1;
+            /* a long busy collective still honours abort and failures */
+            if ((++iter & 1023) != 0) {
+                continue;
             }
-            continue;
+        } else {
+            idle++;
         }
-        idle++;
-        if ((idle & 255) == 0 || idle > spin) {
-            res = tt_exec_check(&x, deadline);
+        if (ev > 0 || (idle & 255) == 0 || idle > spin) {
+            uint64_t now = tutti__now_ns();
+
+            if (progressed) {
+                since      = now;
+                progressed = 0;
+            }
+            res = tt_exec_check(x, since, now);
             if (res < 0) {
-                goto fail;
+                comm->broken = res;
+                x->status    = res;
+                break;
             }
         }
         if (idle > yield) {
@@ -688,11 +789,44 @@ tutti_result_t tutti__sched_run(tutti_comm_t comm, const tt_sched_t *s,
             sched_yield();
         }
     }
-    return TUTTI_SUCCESS;
+    return x->status;
+}
 
-fail:
-    /* posted requests may still reference the user's buffers: the
-     * communicator cannot be used again, only destroyed */
-    comm->broken = res;
+void tutti__exec_free(tt_exec_t *x)
+{
+    if (x == NULL) {
+        return;
+    }
+    if (x->status != TUTTI_SUCCESS) {
+        /* still linked, and transports may still hold its requests: the
+         * communicator frees it when it completes or is destroyed */
+        x->orphan = 1;
+        return;
+    }
+    tt_exec_release(x);
+}
+
+void tutti__exec_cleanup(tutti_comm_t comm)
+{
+    tt_exec_t *x = comm->execs_head, *next;
+
+    for (; x != NULL; x = next) {
+        next = x->next;
+        tt_exec_release(x);
+    }
+    comm->execs_head = comm->execs_tail = NULL;
+}
+
+tutti_result_t tutti__sched_run(tutti_comm_t comm, tt_sched_t *s,
+                                const tt_bufs_t *bufs)
+{
+    tt_op_t        op = {.sched = *s, .bufs = *bufs};
+    tt_exec_t     *x;
+    tutti_result_t res;
+
+    memset(s, 0, sizeof(*s));
+    TT_CHECK(tutti__exec_issue(comm, &op, 1, &x));
+    res = tutti__exec_wait(x);
+    tutti__exec_free(x);
     return res;
 }

@@ -132,16 +132,54 @@ typedef struct tt_bufs {
 } tt_bufs_t;
 
 /*
- * Runs a schedule to completion on comm, blocking. Honours the comm's
- * timeout (TUTTI_ERR_TIMEOUT), abort (TUTTI_ERR_ABORTED) and peer failures
- * (TUTTI_ERR_REMOTE). Progress spins SPIN_COUNT polls, then yields, then
- * sleeps SLEEP_US between polls.
+ * An execution: one or more schedules (one per operation of a group) issued
+ * together on a communicator. Executions of a communicator progress
+ * concurrently; what orders them is the per-peer posting order, which
+ * spans executions in the order they were issued (the order every rank
+ * issues its calls in), so nonblocking calls and groups need no other
+ * matching.
  */
-tutti_result_t tutti__sched_run(struct tutti_comm *comm, const tt_sched_t *s,
-                                const tt_bufs_t *bufs);
+typedef struct tt_exec tt_exec_t;
 
-/* Frees the executor state a communicator caches across calls. */
-struct tt_exec_cache;
-void tutti__exec_cache_free(struct tt_exec_cache *cache);
+/* One operation of an execution; the schedule is moved into the
+ * execution (the caller's copy is emptied). */
+typedef struct tt_op {
+    tt_sched_t sched;
+    tt_bufs_t  bufs;
+} tt_op_t;
+
+/*
+ * Issues nops operations as one execution: allocates its state, links its
+ * steps into the communicator's per-peer order and starts it. *x_p is set
+ * on success; on failure nothing was issued and the schedules are freed.
+ */
+tutti_result_t tutti__exec_issue(struct tutti_comm *comm, tt_op_t *ops,
+                                 int nops, tt_exec_t **x_p);
+
+/* TUTTI_INPROGRESS, TUTTI_SUCCESS or the error that ended it. Makes one
+ * non-blocking progress pass over the communicator first. */
+tutti_result_t tutti__exec_test(tt_exec_t *x);
+
+/*
+ * Progresses the communicator until x completes, honouring its timeout
+ * (TUTTI_ERR_TIMEOUT, counted from the issue), abort (TUTTI_ERR_ABORTED)
+ * and peer failures (TUTTI_ERR_REMOTE). Waiting spins SPIN_COUNT polls,
+ * then yields, then sleeps SLEEP_US between polls.
+ */
+tutti_result_t tutti__exec_wait(tt_exec_t *x);
+
+/*
+ * Releases an execution. One that has not completed (its communicator
+ * broke) stays linked to the communicator, because transports may still
+ * hold its requests, and is freed by tutti__exec_cleanup.
+ */
+void tutti__exec_free(tt_exec_t *x);
+
+/* Frees every execution of a communicator; its endpoints are closed. */
+void tutti__exec_cleanup(struct tutti_comm *comm);
+
+/* Issue + wait + free: a blocking call. */
+tutti_result_t tutti__sched_run(struct tutti_comm *comm, tt_sched_t *s,
+                                const tt_bufs_t *bufs);
 
 #endif /* TUTTI_SCHED_H */
