@@ -104,8 +104,8 @@ typedef struct tutti_comm *tutti_comm_t;
  */
 typedef struct tutti_config {
     size_t      size;       /* sizeof(tutti_config_t) */
-    int         timeout_ms; /* bound on init and on every collective; <= 0
-                               means wait forever */
+    int         timeout_ms; /* bound on init, and on the time a call may
+                               wait without progress; <= 0: forever */
     const char *algo;       /* TUTTI_ALGO grammar, NULL = automatic */
     const char *transport;  /* "shm", ... ; NULL = automatic */
 } tutti_config_t;

@@ -28,8 +28,8 @@ const tt_param_t tutti__params[] = {
      "tutti_comm_init when its id argument is NULL.",
      0, TT_PARAM_LOG, 0, 0},
     {"TIMEOUT_MS", "120000",
-     "Bound in milliseconds on communicator init and on every collective; "
-     "0 waits forever.",
+     "Bound in milliseconds on communicator init, and on how long a call "
+     "may wait without any progress; 0 waits forever.",
      TT_OFF(timeout_ms), TT_PARAM_INT, 0, INT_MAX},
     {"ALGO", "auto",
      "Algorithm override, e.g. \"ring\" or \"allreduce:ring;allgather:ring\" "

@@ -80,7 +80,7 @@ Test(algo, grammar_accepts)
     cr_assert_eq(tutti__algo_parse("auto", &sel), TUTTI_SUCCESS);
     cr_assert_eq(sel.nrules, 0);
     cr_assert_eq(tutti__algo_parse("ring", &sel), TUTTI_SUCCESS);
-    cr_assert_eq(sel.nrules, 2); /* allreduce and allgather */
+    cr_assert_geq(sel.nrules, 2); /* every collective with a ring */
     cr_assert_eq(tutti__algo_parse("allreduce:ring;allgather:ring", &sel),
                  TUTTI_SUCCESS);
     cr_assert_eq(sel.nrules, 2);
@@ -113,7 +113,7 @@ Test(algo, select_by_size)
 {
     tt_algo_sel_t    sel;
     const tt_algo_t *algo;
-    tt_coll_args_t   a = {.coll = TT_COLL_ALLREDUCE, .count = 1024,
+    tt_coll_args_t   a = {.coll = TT_COLL_ALLREDUCE, .count = 512,
                           .datatype = TUTTI_FLOAT32, .nranks = 4};
 
     cr_assert_eq(tutti__algo_parse("allreduce:0-4k:ring", &sel),
