@@ -36,7 +36,8 @@ const tt_param_t tutti__params[] = {
      "(grammar in src/algo/algo.c).",
      TT_OFF(algo), TT_PARAM_STRING, 0, 0},
     {"TRANSPORT", "auto",
-     "Transport override for every peer: auto or shm.",
+     "Transport override for every peer: auto, shm, ucx or ofi. auto "
+     "picks shm within a host, else UCX, else libfabric.",
      TT_OFF(transport), TT_PARAM_STRING, 0, 0},
     {"SOCKET_IFNAME", "",
      "Network interface for the bootstrap (e.g. eth0, or ^docker to exclude "
@@ -70,6 +71,11 @@ const tt_param_t tutti__params[] = {
      "Slots per shared-memory FIFO (one FIFO per ordered pair of ranks on "
      "a host).",
      TT_OFF(shm_nslots), TT_PARAM_INT, 2, 1024},
+    {"OFI_PROVIDER", "",
+     "libfabric provider for the ofi transport (e.g. \"tcp;ofi_rxm\" or "
+     "\"tcp\"). Default: the first provider offering reliable tagged "
+     "messages.",
+     TT_OFF(ofi_provider), TT_PARAM_STRING, 0, 0},
     {NULL, NULL, NULL, 0, TT_PARAM_INT, 0, 0},
 };
 
