@@ -1,0 +1,239 @@
+/*
+ * Suite 'bench': runs the built tutti-bench binary as a user would and
+ * checks what it promises: a small sweep exits 0 with no wrong results
+ * (fork launcher, explicit --rank/--id launcher, and --peer where built),
+ * bad arguments exit 2 with one error line, -J writes a document with
+ * every field README-bench.md documents (checked by check_json.py), and
+ * plot.py turns that document into a PNG. Paths come from meson as
+ * defines. Each test has a timeout, so a hung rank fails instead of
+ * blocking the run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#define PY "/usr/bin/python3"
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tutti-bench-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp");
+}
+
+static void remove_tmpdir(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) {
+        cr_log_warn("could not remove %s", tmpdir);
+    }
+}
+
+/* Runs a shell command line, stdout and stderr into `out`; the exit code. */
+static int run(const char *cmdline, const char *out)
+{
+    char *cmd;
+    int   st;
+
+    cr_assert(asprintf(&cmd, "(%s) >'%s' 2>&1", cmdline, out) > 0);
+    st = system(cmd);
+    free(cmd);
+    cr_assert(WIFEXITED(st), "'%s' did not exit", cmdline);
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    FILE  *f = fopen(path, "r");
+    char  *buf;
+    size_t n;
+
+    cr_assert_not_null(f, "%s", path);
+    buf = calloc(1, 1 << 20);
+    n   = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static char *path_in_tmp(const char *name)
+{
+    char *p;
+
+    cr_assert(asprintf(&p, "%s/%s", tmpdir, name) > 0);
+    return p;
+}
+
+/* Runs the bench with args; expects `want` and, if 0, a clean footer. */
+static void bench_ok(const char *args, const char *what)
+{
+    char *out = path_in_tmp("out.txt"), *cmd, *text;
+    int   rc;
+
+    cr_assert(asprintf(&cmd, "%s %s", TUTTI_BENCH_PATH, args) > 0);
+    rc   = run(cmd, out);
+    text = slurp(out);
+    cr_assert_eq(rc, 0, "%s: exit %d:\n%s", what, rc, text);
+    cr_assert_not_null(strstr(text, "# Errors (#wrong)      : 0 OK"),
+                       "%s:\n%s", what, text);
+    cr_assert_not_null(strstr(text, "# Avg bus bandwidth"), "%s", what);
+    free(text);
+    free(cmd);
+    free(out);
+}
+
+TestSuite(bench, .init = make_tmpdir, .fini = remove_tmpdir);
+
+Test(bench, allreduce_sweep_is_clean, .timeout = 120)
+{
+    bench_ok("allreduce -n 2 -b 8 -e 256K -f 8 -N 3 -w 1 -c 1",
+             "allreduce sweep");
+}
+
+Test(bench, allgather_sweep_is_clean, .timeout = 120)
+{
+    bench_ok("allgather -n 2 -b 8 -e 256K -f 8 -N 3 -w 1 -c 1",
+             "allgather sweep");
+}
+
+Test(bench, every_type_and_op_checks, .timeout = 180)
+{
+    bench_ok("allreduce -n 2 -b 64 -e 4K -f 8 -d all -o all -N 2 -w 0",
+             "all types and ops");
+}
+
+Test(bench, bad_arguments_exit_2, .timeout = 30)
+{
+    static const char *const bad[] = {
+        "bogus",                   /* unknown collective */
+        "",                        /* no collective */
+        "allreduce -b 1M -e 1K",   /* -b > -e */
+        "allreduce -f 1",          /* factor < 2 */
+        "allreduce -d float8",     /* unknown type */
+        "allreduce -o xor",        /* unknown op */
+        "allreduce --no-such-flag",
+        "allreduce -n 0",
+        "allreduce -f 4 -i 1K",    /* -f and -i together */
+        "allreduce -b",            /* missing value */
+    };
+    char  *out = path_in_tmp("bad.txt"), *cmd, *text;
+    size_t k;
+
+    for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        cr_assert(asprintf(&cmd, "%s %s", TUTTI_BENCH_PATH, bad[k]) > 0);
+        cr_expect_eq(run(cmd, out), 2, "'%s' should exit 2", bad[k]);
+        text = slurp(out);
+        cr_expect(strncmp(text, "tutti-bench: error: ", 20) == 0,
+                  "'%s': first line is not the error:\n%s", bad[k], text);
+        cr_expect_not_null(strstr(text, "usage: tutti-bench"), "%s", bad[k]);
+        free(text);
+        free(cmd);
+    }
+    free(out);
+}
+
+Test(bench, env_prints_the_table, .timeout = 30)
+{
+    char *out = path_in_tmp("env.txt"), *cmd, *text;
+
+    cr_assert(asprintf(&cmd, "%s --env", TUTTI_BENCH_PATH) > 0);
+    cr_assert_eq(run(cmd, out), 0);
+    text = slurp(out);
+    cr_expect_not_null(strstr(text, "TUTTI_TIMEOUT_MS"), "%s", text);
+    free(text);
+    free(cmd);
+    free(out);
+}
+
+/* -J with -I and --bound, checked field by field, then plotted. */
+Test(bench, json_has_documented_fields_and_plots, .timeout = 180)
+{
+    char *json = path_in_tmp("run.json"), *png = path_in_tmp("run.png");
+    char *out = path_in_tmp("json.txt"), *cmd, *text;
+    char  magic[8] = "";
+    FILE *f;
+    int   rc;
+
+    cr_assert(asprintf(&cmd, "%s allreduce -n 2 -b 8 -e 64K -f 8 -N 3 -w 1 "
+                             "-I --bound -J '%s'",
+                       TUTTI_BENCH_PATH, json) > 0);
+    rc = run(cmd, out);
+    text = slurp(out);
+    cr_assert_eq(rc, 0, "bench exit %d:\n%s", rc, text);
+    free(text);
+    free(cmd);
+    cr_assert(asprintf(&cmd, PY " '%s' '%s' --bound --latency",
+                       TUTTI_BENCH_CHECK_JSON, json) > 0);
+    rc = run(cmd, out);
+    text = slurp(out);
+    cr_assert_eq(rc, 0, "check_json.py:\n%s", text);
+    free(text);
+    free(cmd);
+    cr_assert(asprintf(&cmd, PY " '%s' '%s' -o '%s'", TUTTI_BENCH_PLOT,
+                       json, png) > 0);
+    rc = run(cmd, out);
+    text = slurp(out);
+    cr_assert_eq(rc, 0, "plot.py:\n%s", text);
+    f = fopen(png, "rb");
+    cr_assert_not_null(f, "plot.py made no %s", png);
+    cr_expect_eq(fread(magic, 1, 4, f), 4);
+    fclose(f);
+    cr_expect(memcmp(magic, "\x89PNG", 4) == 0, "not a PNG");
+    free(text);
+    free(cmd);
+    free(out);
+    free(png);
+    free(json);
+}
+
+/* The launcher for everything else: two processes, one id file. */
+Test(bench, explicit_rank_and_id_file, .timeout = 120)
+{
+    char *id = path_in_tmp("id.txt"), *out1 = path_in_tmp("rank1.txt");
+    char *cmd, *text;
+    int   rc;
+
+    cr_assert(asprintf(&cmd, "%s allreduce --rank 1 --nranks 2 --id '%s' "
+                             "-b 8 -e 4K -f 8 -N 2 -w 0 >'%s' 2>&1 & "
+                             "%s allreduce --rank 0 --nranks 2 --id '%s' "
+                             "-b 8 -e 4K -f 8 -N 2 -w 0; st=$?; wait $!; "
+                             "exit $st",
+                       TUTTI_BENCH_PATH, id, out1, TUTTI_BENCH_PATH, id) > 0);
+    rc   = run(cmd, path_in_tmp("rank0.txt"));
+    text = slurp(path_in_tmp("rank0.txt"));
+    cr_assert_eq(rc, 0, "rank 0 exit %d:\n%s", rc, text);
+    cr_expect_not_null(strstr(text, "launch: explicit"), "%s", text);
+    cr_expect_neq(access(id, F_OK), 0, "rank 0 left %s behind", id);
+    free(text);
+    free(cmd);
+    free(out1);
+    free(id);
+}
+
+Test(bench, peer_mpi_side_by_side, .timeout = 180)
+{
+#ifdef TUTTI_BENCH_HAVE_MPI
+    bench_ok("allreduce -n 2 -b 8 -e 64K -f 8 -N 3 -w 1 --peer mpi",
+             "--peer mpi");
+#else
+    cr_skip_test("tutti-bench built without MPI");
+#endif
+}
+
+Test(bench, peer_gloo_side_by_side, .timeout = 180)
+{
+#ifdef TUTTI_BENCH_HAVE_GLOO
+    bench_ok("allgather -n 2 -b 8 -e 64K -f 8 -N 3 -w 1 --peer gloo",
+             "--peer gloo");
+#else
+    cr_skip_test("tutti-bench built without Gloo");
+#endif
+}
