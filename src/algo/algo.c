@@ -13,7 +13,20 @@
 
 const tt_algo_t *const tutti__algos[] = {
     &tutti__algo_ring_allreduce,
+    &tutti__algo_tree_allreduce,
+    &tutti__algo_rd_allreduce,
+    &tutti__algo_rabenseifner_allreduce,
     &tutti__algo_ring_allgather,
+    &tutti__algo_rd_allgather,
+    &tutti__algo_bruck_allgather,
+    &tutti__algo_ring_reduce_scatter,
+    &tutti__algo_rh_reduce_scatter,
+    &tutti__algo_binomial_broadcast,
+    &tutti__algo_chain_broadcast,
+    &tutti__algo_binomial_reduce,
+    &tutti__algo_chain_reduce,
+    &tutti__algo_pairwise_alltoall,
+    &tutti__algo_dissemination_barrier,
     NULL,
 };
 
@@ -156,7 +169,8 @@ static tutti_result_t tt_algo_parse_entry(const char *text, char *entry,
  *   entry  := [ size "-" ( size | "inf" ) ":" ] algo
  *   size   := digits [ "k" | "m" | "g" ]         (bytes, powers of 1024)
  *
- * coll is a collective name (allreduce, allgather); without it the entry
+ * coll is a collective name (allreduce, allgather, reduce_scatter,
+ * broadcast, reduce, alltoall, barrier); without it the entry
  * applies to every collective that has an algorithm of that name. Sizes are
  * nccl-tests' size column (allgather: the whole output). Ranges are
  * [lo, hi); the first matching rule wins, sizes no rule covers use the
@@ -164,6 +178,11 @@ static tutti_result_t tt_algo_parse_entry(const char *text, char *entry,
  *   ring
  *   allreduce:ring;allgather:ring
  *   allreduce:0-64k:rd,64k-inf:ring
+ *   allreduce:tree;allgather:bruck;broadcast:0-64k:binomial,64k-inf:chain
+ * Algorithms per collective (algo.c's table): allreduce ring, tree, rd,
+ * rabenseifner; allgather ring, rd, bruck; reduce_scatter ring, rh;
+ * broadcast and reduce binomial, chain; alltoall pairwise; barrier
+ * dissemination.
  */
 tutti_result_t tutti__algo_parse(const char *text, tt_algo_sel_t *sel)
 {
@@ -212,13 +231,59 @@ tutti_result_t tutti__algo_parse(const char *text, tt_algo_sel_t *sel)
     return TUTTI_SUCCESS;
 }
 
+/*
+ * The default choice until the topology-aware tuner exists. The thresholds
+ * (bytes as tutti__coll_bytes counts them) are provisional guesses from
+ * the algorithms' alpha-beta costs, to be replaced by tutti-bench numbers:
+ *   allreduce        < 16 KiB rd; < 1 MiB rabenseifner, or tree from 16
+ *                    ranks (depth log2 n, pipelined); else ring
+ *   allgather        < 64 KiB rd on a power of two, else bruck; else ring
+ *   reduce_scatter   < 64 KiB rh; else ring
+ *   broadcast/reduce < 64 KiB binomial; else chain
+ *   alltoall         pairwise; barrier: dissemination
+ * On two ranks the other choices are the same single exchange as the
+ * ring/chain, which is taken (but allreduce below 16 KiB: rd sends one
+ * message where the ring sends two).
+ */
+#define TT_DEFAULT_SMALL (16 * 1024)
+#define TT_DEFAULT_MID   (64 * 1024)
+#define TT_DEFAULT_LARGE (1024 * 1024)
+
 static const tt_algo_t *tt_algo_default(const tt_coll_args_t *args)
 {
+    size_t bytes = tutti__coll_bytes(args);
+    int    n = args->nranks, pow2 = (n & (n - 1)) == 0;
+
     switch (args->coll) {
     case TT_COLL_ALLREDUCE:
-        return &tutti__algo_ring_allreduce;
+        if (bytes < TT_DEFAULT_SMALL) {
+            return &tutti__algo_rd_allreduce;
+        }
+        if (n <= 2 || bytes >= TT_DEFAULT_LARGE) {
+            return &tutti__algo_ring_allreduce;
+        }
+        return n >= 16 ? &tutti__algo_tree_allreduce
+                       : &tutti__algo_rabenseifner_allreduce;
     case TT_COLL_ALLGATHER:
-        return &tutti__algo_ring_allgather;
+        if (n <= 2 || bytes >= TT_DEFAULT_MID) {
+            return &tutti__algo_ring_allgather;
+        }
+        return pow2 ? &tutti__algo_rd_allgather : &tutti__algo_bruck_allgather;
+    case TT_COLL_REDUCE_SCATTER:
+        return n <= 2 || bytes >= TT_DEFAULT_MID
+                   ? &tutti__algo_ring_reduce_scatter
+                   : &tutti__algo_rh_reduce_scatter;
+    case TT_COLL_BROADCAST:
+        return n <= 2 || bytes >= TT_DEFAULT_MID
+                   ? &tutti__algo_chain_broadcast
+                   : &tutti__algo_binomial_broadcast;
+    case TT_COLL_REDUCE:
+        return n <= 2 || bytes >= TT_DEFAULT_MID ? &tutti__algo_chain_reduce
+                                                 : &tutti__algo_binomial_reduce;
+    case TT_COLL_ALLTOALL:
+        return &tutti__algo_pairwise_alltoall;
+    case TT_COLL_BARRIER:
+        return &tutti__algo_dissemination_barrier;
     default:
         return NULL;
     }
@@ -255,9 +320,10 @@ tutti_result_t tutti__algo_select(const tt_algo_sel_t *sel,
                             algo->name, forced ? " (forced by TUTTI_ALGO)" : "",
                             bytes, args->nranks, why);
     }
-    TT_TRACE(TT_SUB_TUNE, "%s %zu bytes on %d ranks: %s%s",
-             tutti__coll_name(args->coll), bytes, args->nranks, algo->name,
-             forced ? " (TUTTI_ALGO)" : "");
+    /* INFO (issue 4): the choice is what a user tuning TUTTI_ALGO needs */
+    TT_INFO(TT_SUB_TUNE, "%s %zu bytes on %d ranks: %s%s",
+            tutti__coll_name(args->coll), bytes, args->nranks, algo->name,
+            forced ? " (TUTTI_ALGO)" : " (default)");
     *algo_p = algo;
     return TUTTI_SUCCESS;
 }

@@ -68,7 +68,20 @@ typedef struct tt_algo {
 
 /* Built-in algorithms (one file each). */
 extern const tt_algo_t tutti__algo_ring_allreduce;
+extern const tt_algo_t tutti__algo_tree_allreduce;
+extern const tt_algo_t tutti__algo_rd_allreduce;
+extern const tt_algo_t tutti__algo_rabenseifner_allreduce;
 extern const tt_algo_t tutti__algo_ring_allgather;
+extern const tt_algo_t tutti__algo_rd_allgather;
+extern const tt_algo_t tutti__algo_bruck_allgather;
+extern const tt_algo_t tutti__algo_ring_reduce_scatter;
+extern const tt_algo_t tutti__algo_rh_reduce_scatter;
+extern const tt_algo_t tutti__algo_binomial_broadcast;
+extern const tt_algo_t tutti__algo_chain_broadcast;
+extern const tt_algo_t tutti__algo_binomial_reduce;
+extern const tt_algo_t tutti__algo_chain_reduce;
+extern const tt_algo_t tutti__algo_pairwise_alltoall;
+extern const tt_algo_t tutti__algo_dissemination_barrier;
 
 /* The table, NULL-terminated. */
 extern const tt_algo_t *const tutti__algos[];
@@ -116,6 +129,55 @@ static inline size_t tt_chunk_off(size_t count, int n, int c)
 {
     size_t q = count / (size_t)n, r = count % (size_t)n;
     return (size_t)c * q + ((size_t)c < r ? (size_t)c : r);
+}
+
+/*
+ * The recursive algorithms (rd, rabenseifner, rh) run on a power of two of
+ * ranks. With n = p + rem ranks (p the largest power of two <= n) they fold
+ * the first 2 * rem ranks in pairs: even rank 2i hands its data to 2i + 1
+ * and sits out until it gets the result back; 2i + 1 is participant i, and
+ * rank r >= 2 * rem is participant r - rem. Participant v owns the real
+ * ranks [tt_fold_first(v), tt_fold_first(v + 1)): contiguous, so a window
+ * of participants is a contiguous range of blocks.
+ */
+typedef struct tt_fold {
+    int p, rem, log2p;
+    int v; /* this rank's participant number, or -1 for a folded-out rank */
+} tt_fold_t;
+
+static inline tt_fold_t tt_fold(int rank, int nranks)
+{
+    tt_fold_t f = {1, 0, 0, -1};
+
+    while (f.p * 2 <= nranks) {
+        f.p *= 2;
+        f.log2p++;
+    }
+    f.rem = nranks - f.p;
+    if (rank >= 2 * f.rem) {
+        f.v = rank - f.rem;
+    } else if (rank % 2 == 1) {
+        f.v = rank / 2;
+    }
+    return f;
+}
+
+/* The rank that is participant v. */
+static inline int tt_fold_rank(const tt_fold_t *f, int v)
+{
+    return v < f->rem ? 2 * v + 1 : v + f->rem;
+}
+
+/* The first real rank (block) participant v stands for; v == p gives n. */
+static inline int tt_fold_first(const tt_fold_t *f, int v)
+{
+    return v < f->rem ? 2 * v : v + f->rem;
+}
+
+/* Step indices are >= 0; a negative one is the result of a failed add. */
+static inline tutti_result_t tt_step_res(int st)
+{
+    return st < 0 ? (tutti_result_t)st : TUTTI_SUCCESS;
 }
 
 #endif /* TUTTI_ALGO_H */

@@ -14,8 +14,19 @@
  *   - a read of data that was never written (use before arrival),
  *   - a write to data an unfinished earlier step still has to read,
  *   - steps that can never run (deadlock),
- *   - a final result other than the collective's definition.
- * It also counts messages and elements sent per rank, for the cost checks.
+ *   - a step that names a range outside its buffer, writes SEND, sends
+ *     from what its own receive writes (the parts of a step run
+ *     concurrently unless FORWARD), or reduces or copies between partly
+ *     overlapping ranges,
+ *   - in a broadcast, a rank other than the root naming SEND; in a reduce,
+ *     one naming RECV; in a barrier, anything but SCRATCH,
+ *   - a final result other than the collective's definition (algo.h's
+ *     buffer table), AVG's division applied other than exactly once where
+ *     the result lands, and for a barrier a rank that finishes without
+ *     having heard, directly or through others, from every rank (each
+ *     message carries its sender's causal past).
+ * In place, SEND and RECV are views of one buffer as the table says. It
+ * also counts messages and elements sent per rank, for the cost checks.
  */
 #ifndef TUTTI_TEST_SIM_H
 #define TUTTI_TEST_SIM_H
@@ -32,10 +43,13 @@ typedef struct sim_stats {
 
 /*
  * Builds every rank's schedule with `algo` for args (rank is filled in per
- * rank) and simulates it. Returns 0 when the collective is delivered
- * correctly; else writes a reason into err and returns -1.
+ * rank) and simulates it. With seed 0, each pass visits ranks and steps in
+ * index order (the most eager run); any other seed shuffles both on every
+ * pass, reproducibly, to try another interleaving the executor could
+ * produce. Returns 0 when the collective is delivered correctly; else
+ * writes a reason into err and returns -1.
  */
-int sim_run(const tt_algo_t *algo, const tt_coll_args_t *args,
+int sim_run(const tt_algo_t *algo, const tt_coll_args_t *args, unsigned seed,
             sim_stats_t *stats, char *err, size_t errlen);
 
 #endif /* TUTTI_TEST_SIM_H */

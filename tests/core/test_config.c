@@ -80,7 +80,24 @@ Test(algo, grammar_accepts)
     cr_assert_eq(tutti__algo_parse("auto", &sel), TUTTI_SUCCESS);
     cr_assert_eq(sel.nrules, 0);
     cr_assert_eq(tutti__algo_parse("ring", &sel), TUTTI_SUCCESS);
-    cr_assert_geq(sel.nrules, 2); /* every collective with a ring */
+    cr_assert_eq(sel.nrules, 3); /* allreduce, allgather, reduce_scatter */
+    cr_assert_eq(tutti__algo_parse("binomial", &sel), TUTTI_SUCCESS);
+    cr_assert_eq(sel.nrules, 2); /* broadcast and reduce */
+    cr_assert_eq(sel.rules[0].coll, TT_COLL_BROADCAST);
+    cr_assert_eq(sel.rules[1].coll, TT_COLL_REDUCE);
+    cr_assert_eq(tutti__algo_parse("allreduce:tree;allgather:bruck", &sel),
+                 TUTTI_SUCCESS);
+    cr_assert_eq(sel.nrules, 2);
+    cr_assert_str_eq(sel.rules[0].algo->name, "tree");
+    cr_assert_str_eq(sel.rules[1].algo->name, "bruck");
+    cr_assert_eq(tutti__algo_parse("allreduce:0-16k:rd,16k-1m:rabenseifner,"
+                                   "1m-inf:ring;reduce_scatter:rh;"
+                                   "broadcast:chain;reduce:chain;"
+                                   "alltoall:pairwise;barrier:dissemination;"
+                                   "allgather:rd",
+                                   &sel),
+                 TUTTI_SUCCESS);
+    cr_assert_eq(sel.nrules, 9);
     cr_assert_eq(tutti__algo_parse("allreduce:ring;allgather:ring", &sel),
                  TUTTI_SUCCESS);
     cr_assert_eq(sel.nrules, 2);
@@ -97,6 +114,9 @@ Test(algo, grammar_rejects)
     static const char *bad[] = {
         "nosuch", "allreduce:nosuch", "bogus:ring", "allreduce:64k-0:ring",
         "allreduce:1x-2:ring", "allreduce:0-64k", "allreduce:5:ring",
+        /* pairs that do not exist */
+        "broadcast:ring", "allreduce:bruck", "barrier:ring",
+        "alltoall:rd", "reduce_scatter:rd",
     };
     tt_algo_sel_t sel;
     size_t        i;
@@ -120,6 +140,100 @@ Test(algo, select_by_size)
                  TUTTI_SUCCESS);
     cr_assert_eq(tutti__algo_select(&sel, &a, &algo), TUTTI_SUCCESS);
     cr_assert_str_eq(algo->name, "ring");
+}
+
+/* Every algorithm is reachable by name for its collective, and says
+ * whether it runs on rank counts 1..64 (all of today's do). */
+Test(algo, every_algorithm_by_name)
+{
+    const tt_algo_t *const *a;
+    char                    spec[128];
+    tt_algo_sel_t           sel;
+    const tt_algo_t        *algo;
+    int                     n;
+
+    for (a = tutti__algos; *a != NULL; a++) {
+        snprintf(spec, sizeof(spec), "%s:%s", tutti__coll_name((*a)->coll),
+                 (*a)->name);
+        cr_assert_eq(tutti__algo_parse(spec, &sel), TUTTI_SUCCESS, "%s",
+                     spec);
+        cr_assert_eq(sel.nrules, 1);
+        cr_assert_eq(sel.rules[0].algo, *a, "%s", spec);
+        cr_assert_not_null((*a)->desc);
+        for (n = 1; n <= 64; n++) {
+            tt_coll_args_t args = {
+                .coll = (*a)->coll, .count = 1000, .nranks = n,
+                .datatype = (*a)->coll == TT_COLL_BARRIER ? TUTTI_UINT8
+                                                          : TUTTI_FLOAT32};
+            cr_assert_eq(tutti__algo_select(&sel, &args, &algo),
+                         TUTTI_SUCCESS, "%s on %d ranks: %s", spec, n,
+                         tutti_last_error());
+        }
+    }
+}
+
+/* The default choice exists for every collective, is supported, and
+ * follows the (provisional) thresholds documented in algo.c. */
+static const char *default_algo(tt_coll_t coll, size_t count, int n)
+{
+    tt_algo_sel_t    sel = {0};
+    const tt_algo_t *algo;
+    tt_coll_args_t   a = {.coll = coll, .count = count, .nranks = n,
+                          .datatype = coll == TT_COLL_BARRIER
+                                          ? TUTTI_UINT8 : TUTTI_FLOAT32};
+
+    cr_assert_eq(tutti__algo_select(&sel, &a, &algo), TUTTI_SUCCESS,
+                 "%s count %zu on %d ranks: %s", tutti__coll_name(coll),
+                 count, n, tutti_last_error());
+    cr_assert_eq(algo->coll, coll);
+    return algo->name;
+}
+
+Test(algo, default_choice)
+{
+    int c, n;
+
+    for (c = 0; c < TT_COLL_NUM; c++) {
+        for (n = 1; n <= 64; n++) {
+            default_algo((tt_coll_t)c, 1, n);
+            default_algo((tt_coll_t)c, 1 << 20, n);
+        }
+    }
+    cr_assert_str_eq(default_algo(TT_COLL_ALLREDUCE, 256, 8), "rd");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLREDUCE, 16384, 8),
+                     "rabenseifner");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLREDUCE, 16384, 32), "tree");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLREDUCE, 1 << 20, 8), "ring");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLREDUCE, 1 << 20, 2), "ring");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLREDUCE, 16384, 2), "ring");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLREDUCE, 16, 2), "rd");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLGATHER, 16, 8), "rd");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLGATHER, 16, 6), "bruck");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLGATHER, 1 << 16, 6), "ring");
+    cr_assert_str_eq(default_algo(TT_COLL_REDUCE_SCATTER, 16, 6), "rh");
+    cr_assert_str_eq(default_algo(TT_COLL_REDUCE_SCATTER, 1 << 16, 6),
+                     "ring");
+    cr_assert_str_eq(default_algo(TT_COLL_BROADCAST, 16, 6), "binomial");
+    cr_assert_str_eq(default_algo(TT_COLL_BROADCAST, 1 << 16, 6), "chain");
+    cr_assert_str_eq(default_algo(TT_COLL_REDUCE, 16, 6), "binomial");
+    cr_assert_str_eq(default_algo(TT_COLL_REDUCE, 1 << 16, 6), "chain");
+    cr_assert_str_eq(default_algo(TT_COLL_ALLTOALL, 16, 6), "pairwise");
+    cr_assert_str_eq(default_algo(TT_COLL_BARRIER, 1, 6), "dissemination");
+}
+
+/* An override the algorithm cannot run is an error, not a fallback. */
+Test(algo, unsupported_override_is_an_error)
+{
+    tt_algo_sel_t    sel;
+    const tt_algo_t *algo;
+    tt_coll_args_t   a = {.coll = TT_COLL_BARRIER, .count = 1, .nranks = 4,
+                          .datatype = TUTTI_FLOAT32};
+
+    cr_assert_eq(tutti__algo_parse("barrier:dissemination", &sel),
+                 TUTTI_SUCCESS);
+    cr_assert_eq(tutti__algo_select(&sel, &a, &algo), TUTTI_ERR_UNSUPPORTED);
+    cr_assert(strstr(tutti_last_error(), "dissemination") != NULL, "%s",
+              tutti_last_error());
 }
 
 /* Every row of the README's table is "| `TUTTI_X` | `default` | help |". */
