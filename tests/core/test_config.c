@@ -289,3 +289,46 @@ Test(docs, readme_env_table_matches_config_table)
     cr_assert_eq(rows, nparams, "README lists %d variables, src/config.c "
                  "has %d", rows, nparams);
 }
+
+/* The README's example is examples/allreduce.c verbatim (which the coll
+ * suite compiles and runs), so the README cannot drift from working code. */
+Test(docs, readme_example_is_the_tested_program)
+{
+    char   path[1024], *readme, *example, *start, *end;
+    FILE  *f;
+    long   n;
+
+    snprintf(path, sizeof(path), "%s/README.md", TUTTI_SOURCE_ROOT);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    n      = ftell(f);
+    readme = calloc((size_t)n + 1, 1);
+    rewind(f);
+    cr_assert_eq(fread(readme, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/examples/allreduce.c",
+             TUTTI_SOURCE_ROOT);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    n       = ftell(f);
+    example = calloc((size_t)n + 1, 1);
+    rewind(f);
+    cr_assert_eq(fread(example, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+
+    start = strstr(readme, "## Example");
+    cr_assert_not_null(start);
+    start = strstr(start, "```c\n");
+    cr_assert_not_null(start, "no ```c block under ## Example");
+    start += strlen("```c\n");
+    end = strstr(start, "```\n");
+    cr_assert_not_null(end);
+    cr_assert_eq((size_t)(end - start), strlen(example),
+                 "README example and examples/allreduce.c differ in length");
+    cr_assert(strncmp(start, example, strlen(example)) == 0,
+              "README example differs from examples/allreduce.c");
+    free(readme);
+    free(example);
+}
