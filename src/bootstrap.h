@@ -32,7 +32,13 @@ typedef struct tt_boot tt_boot_t;
 /* Largest message of a bootstrap collective, per rank. */
 #define TT_BOOT_MSG_MAX (64 * 1024)
 
-/* Starts a root (listener + thread) and writes its id. */
+/*
+ * Starts a root (listener + thread) and writes its id. Returns once the
+ * root thread runs; that thread allocates nothing until the rendezvous is
+ * over, so the caller may fork() its ranks right away. The root exits and
+ * closes its socket once it has sent the table, or cfg->timeout_ms after
+ * this call (<= 0: never), telling the ranks that came which did not.
+ */
 tutti_result_t tutti__boot_root_start(const tt_config_t *cfg,
                                       tutti_unique_id_t *id_p);
 
@@ -70,6 +76,8 @@ tutti_result_t tutti__boot_barrier(tt_boot_t *b);
  * the watchdog thread, with code TUTTI_ERR_REMOTE. Ranks learn of every
  * peer's failure through rank 0, which relays it; if rank 0 dies, every rank
  * learns it directly. The bootstrap collectives keep working after this.
+ * (The watchdog thread itself runs from the end of init, and failures it
+ * saw before this call are reported right after it.)
  */
 typedef void (*tt_boot_fail_fn)(void *arg, int peer, tutti_result_t code,
                                 const char *why);
