@@ -1,12 +1,15 @@
 /*
  * tutti-bench: the types shared by the benchmark's files. The runner
  * (runner.c) sweeps sizes for one collective described by a bench_coll_t
- * (coll_allreduce.c, coll_allgather.c); the launcher (launch.c) decides how
- * ranks start and how the unique id reaches them; report.c owns the table on
- * stdout and the JSON file; data.c owns typed element access and the check
- * values; bound.c measures memcpy bandwidth; peer_*.c run another library's
- * collective on the same buffers. The bench uses only the public API in
- * tutti.h, except `--env`, which prints the library's variable table.
+ * (coll_*.c, one file per collective), once per algorithm with --algo; the
+ * launcher (launch.c) decides how ranks start and how the unique id reaches
+ * them; report.c owns the table on stdout and the JSON file; data.c owns
+ * typed element access and the check values; bound.c measures memcpy
+ * bandwidth; peer_*.c run another library's collective on the same buffers.
+ * The bench uses only the public API in tutti.h, except `--env`, which
+ * prints the library's variable table, and `--algo`, which reads the
+ * library's algorithm table (names per collective) to check a name and to
+ * sweep `all`.
  *
  * This header is also read by the C++ Gloo adapter, so it keeps to the
  * common subset of C and C++.
@@ -34,10 +37,17 @@ extern "C" {
 
 #define BENCH_MAX_SIZES 4096
 #define BENCH_HOST_MAX  64
+#define BENCH_MAX_ALGOS 16
 
 typedef enum bench_coll_id {
     BENCH_ALLREDUCE,
-    BENCH_ALLGATHER
+    BENCH_ALLGATHER,
+    BENCH_REDUCE_SCATTER,
+    BENCH_BROADCAST,
+    BENCH_REDUCE,
+    BENCH_ALLTOALL,
+    BENCH_SENDRECV, /* a ring of send/recv pairs, not a collective */
+    BENCH_BARRIER
 } bench_coll_id_t;
 
 /* How per-rank times become one number (nccl-tests' -a). */
@@ -78,6 +88,9 @@ typedef struct bench_opts {
     int             ndtypes;     /* -d: the types to sweep */
     tutti_datatype_t dtypes[TUTTI_NUM_DATATYPES];
     int             root;        /* -r */
+    const char     *algo;        /* --algo as typed; NULL = not given */
+    int             nalgos;      /* the algorithms to sweep, in order; */
+    const char     *algos[BENCH_MAX_ALGOS]; /* NULL = as configured */
     bench_combine_t combine;     /* -a */
     int             blocking;    /* -z */
     int             latency;     /* -I */
@@ -101,6 +114,14 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *opts);
 void bench_usage(FILE *out);
 /* Writes up to max sweep sizes into sizes (NULL: only count them). */
 int  bench_sizes(const bench_opts_t *o, size_t *sizes, int max);
+/*
+ * What the header and the JSON call the algorithm choice of the run:
+ * "<coll>:<name>" for one --algo, "all" for --algo all, else TUTTI_ALGO
+ * or "auto"; and what a row of algorithm `algo` (an opts->algos entry)
+ * records: the name, or TUTTI_ALGO or "auto" for NULL.
+ */
+const char *bench_algo_setting(const bench_opts_t *o, char *buf, size_t cap);
+const char *bench_algo_label(const char *algo);
 
 /* What one rank knows about the job; filled by the runner after init. */
 typedef struct bench_rank_info {
@@ -130,12 +151,13 @@ struct bench_call {
     bench_call_fn    fn;
     const void      *sendbuf;
     void            *recvbuf;
-    size_t           count;   /* allreduce: elements; allgather: per rank */
+    size_t           count;   /* the count the call takes (see coll_*.c) */
     tutti_datatype_t dtype;
     tutti_redop_t    op;
     int              root;
     int              inplace;
     bench_world_t   *world;
+    tutti_comm_t     comm;    /* tutti's measured calls run on this one */
     void            *peer;    /* the peer library's context */
     void            *prep;    /* per-call state a peer built in prepare() */
 };
@@ -156,10 +178,14 @@ int bench_tutti_err(tutti_result_t rc, const char *what);
  * bytes each buffer needs (see the per-collective files for the rules).
  */
 typedef struct bench_coll {
-    const char     *name;
+    const char     *name;    /* as the library names it (TUTTI_ALGO) */
     bench_coll_id_t id;
     int             reduces; /* takes an op (-o) */
     int             rooted;  /* takes a root (-r) */
+    int             sized;   /* moves data: sweeps sizes and types; else
+                                one row, size 0, type "none" */
+    int             min_ranks;
+    const char     *no_inplace; /* why there is no in-place form, or NULL */
     void   (*layout)(size_t bytes, size_t tsize, int nranks, size_t *count_p,
                      size_t *send_bytes_p, size_t *recv_bytes_p);
     /* Bytes moved per call, the numerator of algbw. */
@@ -183,7 +209,15 @@ typedef struct bench_coll {
 
 extern const bench_coll_t bench_allreduce;
 extern const bench_coll_t bench_allgather;
+extern const bench_coll_t bench_reduce_scatter;
+extern const bench_coll_t bench_broadcast;
+extern const bench_coll_t bench_reduce;
+extern const bench_coll_t bench_alltoall;
+extern const bench_coll_t bench_sendrecv;
+extern const bench_coll_t bench_barrier_coll;
 const bench_coll_t *bench_coll_find(const char *name);
+/* "allreduce, allgather, ...": every collective, for messages. */
+const char *bench_coll_names(void);
 
 /* One measurement: one library, one placement, one size. */
 typedef struct bench_result {
@@ -205,7 +239,7 @@ typedef struct bench_row {
     tutti_datatype_t dtype;
     int              op;    /* a tutti_redop_t, or -1 for "none" */
     int              root;  /* -1 for collectives without a root */
-    const char      *algo;
+    const char      *algo;  /* bench_algo_label() */
     bench_result_t   tutti[2]; /* [0] out of place, [1] in place */
     bench_result_t   peer[2];
     double           memcpy_single;  /* GB/s; NAN without --bound */
@@ -283,16 +317,19 @@ int    bench_parse_op(const char *s, tutti_redop_t *op_p);
 
 /*
  * Another library on the same processes and buffers. init() runs on every
- * rank once the tutti communicator exists; supports() says whether a
- * (collective, type, op) exists there (NULL reason = yes); prepare() may
- * build per-call state before the timed loop and release() frees it.
+ * rank once the tutti communicator exists; supports() says whether the
+ * collective exists there for the call's type, op, root, count and
+ * placement (NULL reason = yes; every rank must give the same answer);
+ * prepare() may build per-call state before the timed loop and release()
+ * frees it. prepare() may also move call->recvbuf to where the library
+ * leaves its result (MPI's in-place reduce-scatter: the buffer's start),
+ * so that the collective's check reads the right elements.
  */
 typedef struct bench_peer_ops {
     const char *name;
     int  (*init)(bench_world_t *world, void **ctx_p);
     void (*fini)(void *ctx);
-    const char *(*supports)(bench_coll_id_t coll, tutti_datatype_t dt,
-                            tutti_redop_t op);
+    const char *(*supports)(bench_coll_id_t coll, const bench_call_t *call);
     /* Sets call->fn (and call->prep); 0 or bench_err(). */
     int  (*prepare)(bench_coll_id_t coll, bench_call_t *call);
     void (*release)(bench_call_t *call);

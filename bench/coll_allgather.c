@@ -81,7 +81,7 @@ static int allgather_run(bench_call_t *call)
 {
     tutti_result_t rc = tutti_allgather(call->sendbuf, call->recvbuf,
                                         call->count, call->dtype,
-                                        call->world->comm);
+                                        call->comm);
 
     return rc == TUTTI_SUCCESS ? 0 : bench_tutti_err(rc, "tutti_allgather");
 }
@@ -91,6 +91,9 @@ const bench_coll_t bench_allgather = {
     .id         = BENCH_ALLGATHER,
     .reduces    = 0,
     .rooted     = 0,
+    .sized      = 1,
+    .min_ranks  = 1,
+    .no_inplace = NULL,
     .layout     = allgather_layout,
     .alg_bytes  = allgather_alg_bytes,
     .bus_factor = allgather_bus_factor,

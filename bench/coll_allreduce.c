@@ -77,7 +77,7 @@ static int allreduce_run(bench_call_t *call)
 {
     tutti_result_t rc = tutti_allreduce(call->sendbuf, call->recvbuf,
                                         call->count, call->dtype, call->op,
-                                        call->world->comm);
+                                        call->comm);
 
     return rc == TUTTI_SUCCESS ? 0 : bench_tutti_err(rc, "tutti_allreduce");
 }
@@ -87,6 +87,9 @@ const bench_coll_t bench_allreduce = {
     .id         = BENCH_ALLREDUCE,
     .reduces    = 1,
     .rooted     = 0,
+    .sized      = 1,
+    .min_ranks  = 1,
+    .no_inplace = NULL,
     .layout     = allreduce_layout,
     .alg_bytes  = allreduce_alg_bytes,
     .bus_factor = allreduce_bus_factor,

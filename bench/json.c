@@ -13,7 +13,9 @@
 
 #include "bench.h"
 
-#define BENCH_JSON_SCHEMA "tutti-bench/1"
+/* 2: parameters.algo and .algorithms; rows[].algorithm names the forced
+ * algorithm under --algo; more collectives; type "none" for barrier. */
+#define BENCH_JSON_SCHEMA "tutti-bench/2"
 
 extern char **environ;
 
@@ -57,6 +59,7 @@ static const char *combine_name(bench_combine_t c)
 static void write_parameters(FILE *f, const bench_json_t *j)
 {
     const bench_opts_t *o = j->o;
+    char                algo[128];
     int                 k;
 
     fprintf(f, "  \"parameters\": {\n    \"collective\": ");
@@ -74,11 +77,18 @@ static void write_parameters(FILE *f, const bench_json_t *j)
         jstr(f, tutti_redop_name(o->ops[k]));
     }
     fprintf(f, "],\n    \"datatypes\": [");
-    for (k = 0; k < o->ndtypes; k++) {
+    for (k = 0; o->coll->sized && k < o->ndtypes; k++) {
         fprintf(f, "%s", k ? ", " : "");
         jstr(f, tutti_datatype_name(o->dtypes[k]));
     }
-    fprintf(f, "],\n    \"root\": %d,\n    \"time_combine\": ", o->root);
+    fprintf(f, "],\n    \"root\": %d,\n    \"algo\": ", o->root);
+    jstr(f, bench_algo_setting(o, algo, sizeof(algo)));
+    fprintf(f, ",\n    \"algorithms\": [");
+    for (k = 0; k < o->nalgos; k++) {
+        fprintf(f, "%s", k ? ", " : "");
+        jstr(f, bench_algo_label(o->algos[k]));
+    }
+    fprintf(f, "],\n    \"time_combine\": ");
     jstr(f, combine_name(o->combine));
     /* every tutti call blocks today, whatever -z asked */
     fprintf(f, ",\n    \"blocking\": 1,\n    \"blocking_requested\": %d,\n"
@@ -214,7 +224,7 @@ static void write_row(FILE *f, const bench_json_t *j, const bench_row_t *row,
     fprintf(f, ",\n      \"size\": %zu,\n      \"count\": %zu,\n"
                "      \"type\": ",
             row->size, row->count);
-    jstr(f, tutti_datatype_name(row->dtype));
+    jstr(f, j->o->coll->sized ? tutti_datatype_name(row->dtype) : "none");
     fputs(",\n      \"redop\": ", f);
     jstr(f, row->op < 0 ? "none" : tutti_redop_name((tutti_redop_t)row->op));
     fprintf(f, ",\n      \"root\": %d,\n      \"algorithm\": ", row->root);

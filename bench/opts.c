@@ -4,6 +4,8 @@
  * difference: nccl-tests' -n is the iteration count; here -n is the number
  * of ranks, as the rest of tutti spells it, and iterations are -N/--iters.
  * Every usage error is one line on stderr, then the usage, then exit 2.
+ * --algo names are checked against the library's algorithm table
+ * (src/algo/algo.c), the one TUTTI_ALGO is parsed against.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "algo/algo.h" /* tutti__algos, for --algo only */
 #include "bench.h"
 #include "config.h" /* tutti__config_print(), for --env only */
 
@@ -22,7 +25,8 @@ enum {
     OPT_RANK,
     OPT_ID,
     OPT_ENV,
-    OPT_TIMEOUT
+    OPT_TIMEOUT,
+    OPT_ALGO
 };
 
 static const struct option long_opts[] = {
@@ -37,6 +41,7 @@ static const struct option long_opts[] = {
     {"op", required_argument, NULL, 'o'},
     {"datatype", required_argument, NULL, 'd'},
     {"root", required_argument, NULL, 'r'},
+    {"algo", required_argument, NULL, OPT_ALGO},
     {"average", required_argument, NULL, 'a'},
     {"blocking", required_argument, NULL, 'z'},
     {"latency", no_argument, NULL, 'I'},
@@ -55,7 +60,10 @@ static const struct option long_opts[] = {
 void bench_usage(FILE *out)
 {
     fprintf(out,
-"usage: tutti-bench allreduce|allgather [options]\n"
+"usage: tutti-bench COLLECTIVE [options]\n"
+"  COLLECTIVE            allreduce, allgather, reduce_scatter, broadcast,\n"
+"                        reduce, alltoall, sendrecv (a ring of send/recv\n"
+"                        pairs) or barrier (latency only, one row)\n"
 "  -n, --nranks N        ranks (default 2): forked locally; under mpiexec\n"
 "                        or --rank it must equal the job's size.\n"
 "                        NOTE: nccl-tests' -n is iterations; here it is -N\n"
@@ -70,8 +78,11 @@ void bench_usage(FILE *out)
 "  -o, --op OP           sum|prod|min|max|avg|all (default sum)\n"
 "  -d, --datatype T      int8|uint8|int32|uint32|int64|uint64|float16|\n"
 "                        float32|float64|bfloat16|all (default float32)\n"
-"  -r, --root R          root of rooted collectives (none yet; root "
-"prints -1)\n"
+"  -r, --root R          root of broadcast and reduce (default 0); other\n"
+"                        collectives print root -1\n"
+"      --algo NAME|all   force one of the collective's algorithms (as\n"
+"                        TUTTI_ALGO=<coll>:NAME would), or sweep them all,\n"
+"                        one block of rows each, with an algo column\n"
 "  -a, --average A       how rank times combine: max|avg|min|rank0, or\n"
 "                        nccl-tests' 3|1|2|0 (default max)\n"
 "  -z, --blocking 0|1    tutti's collectives are all blocking today: 1 is\n"
@@ -94,6 +105,12 @@ void bench_usage(FILE *out)
 "results.\n",
             TUTTI_DEFAULT_TIMEOUT_MS);
 }
+
+static int usage_error(const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 static int usage_error(const char *fmt, ...)
 {
@@ -221,6 +238,54 @@ static void set_defaults(bench_opts_t *o, int argc, char **argv)
     o->argv        = argv;
 }
 
+/*
+ * --algo against the library's table: NAME must be one of the
+ * collective's algorithms; "all" takes every one, in the table's order.
+ * Without --algo the one entry NULL means "as configured". TUTTI_ALGO
+ * would silently override the config field --algo sets (the environment
+ * wins, so an operator can always override), so the two exclude each
+ * other. 0, or the usage error's exit code.
+ */
+static int resolve_algos(bench_opts_t *o)
+{
+    const tt_algo_t *const *a;
+    const char             *env = getenv("TUTTI_ALGO");
+    char                    known[256] = "";
+    int                     all;
+
+    o->nalgos   = 1;
+    o->algos[0] = NULL;
+    if (o->algo == NULL) {
+        return 0;
+    }
+    if (env != NULL && *env != '\0') {
+        return usage_error("--algo and TUTTI_ALGO='%s' exclude each other "
+                           "(the variable would override --algo)", env);
+    }
+    all       = strcasecmp(o->algo, "all") == 0;
+    o->nalgos = 0;
+    for (a = tutti__algos; *a != NULL; a++) {
+        if (strcmp(tutti__coll_name((*a)->coll), o->coll->name) != 0) {
+            continue;
+        }
+        snprintf(known + strlen(known), sizeof(known) - strlen(known),
+                 "%s, ", (*a)->name);
+        if ((all || strcasecmp(o->algo, (*a)->name) == 0) &&
+            o->nalgos < BENCH_MAX_ALGOS) {
+            o->algos[o->nalgos++] = (*a)->name;
+        }
+    }
+    if (known[0] == '\0') {
+        return usage_error("--algo: %s has no algorithms to choose from",
+                           o->coll->name);
+    }
+    if (o->nalgos == 0) {
+        return usage_error("--algo: no %s algorithm '%s' (%sall)",
+                           o->coll->name, o->algo, known);
+    }
+    return 0;
+}
+
 /* The checks that need more than one option. */
 static int check_opts(bench_opts_t *o, int have_factor)
 {
@@ -250,6 +315,13 @@ static int check_opts(bench_opts_t *o, int have_factor)
     }
     if (o->nranks && o->coll->rooted && o->root >= o->nranks) {
         return usage_error("-r %d is not below -n %d", o->root, o->nranks);
+    }
+    if (o->nranks && o->nranks < o->coll->min_ranks) {
+        return usage_error("%s needs -n %d or more", o->coll->name,
+                           o->coll->min_ranks);
+    }
+    if (resolve_algos(o) != 0) {
+        return BENCH_EXIT_USAGE;
     }
     if (o->peer == BENCH_PEER_MPI && bench_peer_mpi() == NULL) {
         return usage_error("--peer mpi: this tutti-bench was built "
@@ -315,6 +387,9 @@ static int parse_one(int c, const char *arg, bench_opts_t *o,
     case 'r':
         return parse_int(arg, 0, 1 << 20, &o->root)
                    ? usage_error("-r wants a rank >= 0, not '%s'", arg) : 0;
+    case OPT_ALGO:
+        o->algo = arg; /* checked once the collective is known */
+        return 0;
     case 'a':
         return parse_combine(arg, &o->combine)
                    ? usage_error("-a wants max|avg|min|rank0, not '%s'", arg)
@@ -393,9 +468,8 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o)
     if (optind < argc) {
         o->coll = bench_coll_find(argv[optind]);
         if (o->coll == NULL) {
-            return usage_error("unknown collective '%s' (allreduce, "
-                               "allgather)",
-                               argv[optind]);
+            return usage_error("unknown collective '%s' (%s)",
+                               argv[optind], bench_coll_names());
         }
         if (optind + 1 < argc) {
             return usage_error("unexpected argument '%s'", argv[optind + 1]);
@@ -427,16 +501,58 @@ int bench_sizes(const bench_opts_t *o, size_t *sizes, int max)
     return n;
 }
 
+static const bench_coll_t *const bench_colls[] = {
+    &bench_allreduce, &bench_allgather, &bench_reduce_scatter,
+    &bench_broadcast, &bench_reduce,    &bench_alltoall,
+    &bench_sendrecv,  &bench_barrier_coll,
+};
+
+#define BENCH_NCOLLS (sizeof(bench_colls) / sizeof(bench_colls[0]))
+
 const bench_coll_t *bench_coll_find(const char *name)
 {
-    static const bench_coll_t *const colls[] = {&bench_allreduce,
-                                                &bench_allgather};
-    size_t                           k;
+    size_t k;
 
-    for (k = 0; k < sizeof(colls) / sizeof(colls[0]); k++) {
-        if (strcmp(name, colls[k]->name) == 0) {
-            return colls[k];
+    for (k = 0; k < BENCH_NCOLLS; k++) {
+        if (strcmp(name, bench_colls[k]->name) == 0) {
+            return bench_colls[k];
         }
     }
     return NULL;
+}
+
+const char *bench_coll_names(void)
+{
+    static char names[256];
+    size_t      k;
+
+    if (names[0] == '\0') {
+        for (k = 0; k < BENCH_NCOLLS; k++) {
+            snprintf(names + strlen(names), sizeof(names) - strlen(names),
+                     "%s%s", k ? ", " : "", bench_colls[k]->name);
+        }
+    }
+    return names;
+}
+
+const char *bench_algo_label(const char *algo)
+{
+    const char *env = getenv("TUTTI_ALGO");
+
+    if (algo != NULL) {
+        return algo;
+    }
+    return env != NULL && *env != '\0' ? env : "auto";
+}
+
+const char *bench_algo_setting(const bench_opts_t *o, char *buf, size_t cap)
+{
+    if (o->algo == NULL) {
+        return bench_algo_label(NULL);
+    }
+    if (strcasecmp(o->algo, "all") == 0) {
+        return "all";
+    }
+    snprintf(buf, cap, "%s:%s", o->coll->name, o->algos[0]);
+    return buf;
 }

@@ -4,8 +4,9 @@
 Two panels, both against the message size on log axes: bus bandwidth
 (GB/s) and time per call (us). Every file contributes one line per library
 (tutti, and the --peer library when the run had one) and per (type, redop)
-it swept; --bound runs add the bound as a dashed line. Lines are labelled
-with the file's name (or --label), so several runs compare on one plot.
+it swept, and with --algo one tutti line per algorithm; --bound runs add
+the bound as a dashed line. Lines are labelled with the file's name (or
+--label), so several runs compare on one plot.
 
     /usr/bin/python3 bench/plot.py out.json [more.json ...] -o bench.png
 
@@ -34,30 +35,42 @@ def load(path):
 
 
 def series(doc, label, placement):
-    """Yields (name, style, sizes, busbw, times) for one document."""
+    """Yields (name, style, sizes, busbw, times) for one document.
+
+    One tutti line per (algorithm, type, redop); the peer and the bound do
+    not depend on tutti's algorithm, so with --algo all they are drawn
+    once, from the first algorithm's rows.
+    """
     rows = [r for r in doc["rows"] if r["size"] > 0]
     keys = sorted({(r["type"], r["redop"]) for r in rows})
-    libs = [("tutti", "tutti")]
+    algos = []
+    for r in rows:  # in sweep order
+        if r.get("algorithm") not in algos:
+            algos.append(r.get("algorithm"))
     peer = doc["environment"].get("peer")
-    if peer:
-        libs.append(("peer", peer["name"]))
     for dtype, redop in keys:
-        sel = [r for r in rows if (r["type"], r["redop"]) == (dtype, redop)]
-        suffix = "" if len(keys) == 1 else " %s %s" % (dtype, redop)
-        for key, lib in libs:
-            pts = [(r["size"], r[key][placement]) for r in sel
-                   if r.get(key) and r[key][placement]["busbw_gbs"]
-                   is not None]
-            if pts:
-                yield ("%s %s%s" % (label, lib, suffix), "-o",
-                       [p[0] for p in pts],
-                       [p[1]["busbw_gbs"] for p in pts],
-                       [p[1]["time_us"] for p in pts])
-        bound = [(r["size"], r["bound"]["busbw_bound_gbs"]) for r in sel
-                 if r.get("bound") and r["bound"]["busbw_bound_gbs"]]
-        if bound:
-            yield ("%s memcpy bound%s" % (label, suffix), "--",
-                   [b[0] for b in bound], [b[1] for b in bound], None)
+        for algo in algos:
+            sel = [r for r in rows if (r["type"], r["redop"]) ==
+                   (dtype, redop) and r.get("algorithm") == algo]
+            suffix = "" if len(keys) == 1 else " %s %s" % (dtype, redop)
+            libs = [("tutti", "tutti" if len(algos) == 1
+                     else "tutti %s" % algo)]
+            if peer and algo == algos[0]:
+                libs.append(("peer", peer["name"]))
+            for key, lib in libs:
+                pts = [(r["size"], r[key][placement]) for r in sel
+                       if r.get(key) and r[key][placement]["busbw_gbs"]
+                       is not None]
+                if pts:
+                    yield ("%s %s%s" % (label, lib, suffix), "-o",
+                           [p[0] for p in pts],
+                           [p[1]["busbw_gbs"] for p in pts],
+                           [p[1]["time_us"] for p in pts])
+            bound = [(r["size"], r["bound"]["busbw_bound_gbs"]) for r in sel
+                     if r.get("bound") and r["bound"]["busbw_bound_gbs"]]
+            if bound and algo == algos[0]:
+                yield ("%s memcpy bound%s" % (label, suffix), "--",
+                       [b[0] for b in bound], [b[1] for b in bound], None)
 
 
 def main():

@@ -6,12 +6,12 @@
  * read them): they are documented in README-bench.md, and a change to one
  * must bump "schema".
  *
- * Table columns, left to right: size count type redop root; tutti out of
- * place and in place (time algbw busbw #wrong each); with -I the out-of-
- * place p50 p99 max; with --peer the peer's time busbw #wrong for both
- * placements and two out-of-place ratios, busbw tutti/peer and time
- * tutti/peer; with --bound the bound busbw and each placement's busbw as
- * a percentage of it.
+ * Table columns, left to right: size count type redop root, and with --algo
+ * the algorithm; tutti out of place and in place (time algbw busbw #wrong
+ * each); with -I the out-of-place p50 p99 max; with --peer the peer's time
+ * busbw #wrong for both placements and two out-of-place ratios, busbw
+ * tutti/peer and time tutti/peer; with --bound the bound busbw and each
+ * placement's busbw as a percentage of it.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -65,16 +65,33 @@ static void group(char *out, size_t cap, int width, const char *label)
              label, width - len - left, "");
 }
 
+/* Width of the algo column (--algo only): the longest name swept. */
+static int algo_width(const bench_opts_t *o)
+{
+    int w = 4, a; /* "algo" */
+
+    for (a = 0; o->algo != NULL && a < o->nalgos; a++) {
+        int len = (int)strlen(o->algos[a]);
+
+        w = len > w ? len : w;
+    }
+    return w;
+}
+
 static void print_header_columns(const bench_opts_t *o)
 {
     char g[512] = "", n[512], u[512];
-    int  p;
+    int  p, aw = algo_width(o);
 
-    group(g, sizeof(g), 52, "");
+    group(g, sizeof(g), 52 + (o->algo ? aw + 2 : 0), "");
     snprintf(n, sizeof(n), "%12s  %12s  %8s  %6s  %6s", "size", "count",
              "type", "redop", "root");
     snprintf(u, sizeof(u), "%12s  %12s  %8s  %6s  %6s", "(B)", "(elements)",
              "", "", "");
+    if (o->algo != NULL) {
+        snprintf(n + strlen(n), sizeof(n) - strlen(n), "  %*s", aw, "algo");
+        snprintf(u + strlen(u), sizeof(u) - strlen(u), "  %*s", aw, "");
+    }
     for (p = 0; p < 2; p++) {
         group(g, sizeof(g), 36, p ? "in-place" : "out-of-place");
         snprintf(n + strlen(n), sizeof(n) - strlen(n),
@@ -121,9 +138,11 @@ static void print_header_columns(const bench_opts_t *o)
 void bench_report_begin(const bench_opts_t *o, const bench_world_t *w,
                         const char *peer_name, const char *peer_version)
 {
-    time_t    t = time(NULL);
-    struct tm tm;
-    int       r, v = tutti_version();
+    time_t      t = time(NULL);
+    struct tm   tm;
+    char        algo[128], list[256] = "";
+    const char *setting;
+    int         r, a, v = tutti_version();
 
     gmtime_r(&t, &tm);
     strftime(rep.start, sizeof(rep.start), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -139,12 +158,20 @@ void bench_report_begin(const bench_opts_t *o, const bench_world_t *w,
            o->step_bytes ? "bytes" : "factor", o->warmup, o->iters,
            o->check ? 1 : 0, combine_name(o->combine),
            o->blocking ? "" : " (-z 0: no nonblocking calls yet)");
-    printf("# launch: %s  peer: %s%s%s%s  bound: %s  algorithm: %s  "
+    setting = bench_algo_setting(o, algo, sizeof(algo));
+    if (o->algo != NULL && strcmp(setting, "all") == 0) {
+        for (a = 0; a < o->nalgos; a++) { /* " (ring, tree, ...)" */
+            snprintf(list + strlen(list), sizeof(list) - strlen(list),
+                     "%s%s%s", a ? ", " : " (", o->algos[a],
+                     a + 1 < o->nalgos ? "" : ")");
+        }
+    }
+    printf("# launch: %s  peer: %s%s%s%s  bound: %s  algorithm: %s%s  "
            "transport: %s\n#\n# Using ranks\n",
            launch_name(w->launch), peer_name ? peer_name : "none",
            peer_version ? " (" : "", peer_version ? peer_version : "",
-           peer_version ? ")" : "", o->bound ? "memcpy" : "no",
-           env_or("TUTTI_ALGO", "auto"), env_or("TUTTI_TRANSPORT", "auto"));
+           peer_version ? ")" : "", o->bound ? "memcpy" : "no", setting,
+           list, env_or("TUTTI_TRANSPORT", "auto"));
     for (r = 0; r < w->nranks; r++) {
         printf("#  Rank %2d Pid %6d on %s\n", r, w->info[r].pid,
                w->info[r].host);
@@ -240,7 +267,11 @@ void bench_report_row(const bench_opts_t *o, const bench_world_t *w,
         fputs("\r\033[K", stderr);
     }
     printf("%12zu  %12zu  %8s  %6s  %6d", row->size, row->count,
-           tutti_datatype_name(row->dtype), op_name(row->op), row->root);
+           o->coll->sized ? tutti_datatype_name(row->dtype) : "none",
+           op_name(row->op), row->root);
+    if (o->algo != NULL) {
+        printf("  %*s", algo_width(o), row->algo);
+    }
     put_result(&t[0]);
     put_result(&t[1]);
     if (o->latency) {

@@ -1,8 +1,17 @@
 /*
  * The shared runner: what one rank does from tutti_comm_init() to its exit
- * code. It sweeps types, ops and sizes; for each size it checks, then times
- * tutti out of place and in place, then the peer library the same way,
- * then (--bound) the memcpy bound, and hands the row to report.c.
+ * code. It sweeps algorithms (--algo), types, ops and sizes; for each size
+ * it checks, then times tutti out of place and in place, then the peer
+ * library the same way, then (--bound) the memcpy bound, and hands the row
+ * to report.c.
+ *
+ * Communicators: the run's own one carries the bench's bookkeeping (the
+ * barrier, time combining, #wrong sums, rank info). Without --algo tutti's
+ * measured calls run on it too. With --algo each algorithm gets a
+ * communicator of its own, opened with config.algo = "<coll>:<name>" (the
+ * TUTTI_ALGO grammar) before its rows and destroyed after them, so the
+ * forced algorithm never runs the bookkeeping and one run can sweep them
+ * all; rank 0 makes its id and broadcasts it over the run's communicator.
  *
  * Timing, per size and placement: -w untimed calls, a barrier (a
  * one-element allreduce), then -N calls between two clock readings, with
@@ -187,6 +196,8 @@ static int measure(const bench_opts_t *o, bench_world_t *w,
 typedef struct bench_run {
     const bench_opts_t     *o;
     bench_world_t          *w;
+    tutti_comm_t            comm; /* the measured calls' (see the top) */
+    const char             *algo; /* the rows' bench_algo_label() */
     void                   *sendbuf, *recvbuf;
     double                 *lat;
     const bench_peer_ops_t *peer;
@@ -197,18 +208,20 @@ typedef struct bench_run {
 static int run_peer(bench_run_t *run, bench_call_t *call, double alg_bytes,
                     bench_row_t *row)
 {
-    const char *why = run->peer->supports(run->o->coll->id, call->dtype,
-                                          call->op);
-    int         p;
+    int p;
 
     for (p = 0; p < 2; p++) {
         bench_result_t *res = &row->peer[p];
+        const char     *why = p ? run->o->coll->no_inplace : NULL;
 
+        call->inplace = p;
+        if (why == NULL) {
+            why = run->peer->supports(run->o->coll->id, call);
+        }
         if (why != NULL) {
             res->skip = why;
             continue;
         }
-        call->inplace = p;
         call->peer    = run->peer_ctx;
         call->prep    = NULL;
         run->o->coll->place(call, run->sendbuf, run->recvbuf);
@@ -242,6 +255,7 @@ static int run_size(bench_run_t *run, tutti_datatype_t dt, int op,
     call.op    = op < 0 ? TUTTI_SUM : (tutti_redop_t)op;
     call.root  = o->root;
     call.world = run->w;
+    call.comm  = run->comm;
     o->coll->layout(bytes, tsize, run->w->nranks, &call.count, &send_bytes,
                     &recv_bytes);
     alg_bytes = o->coll->alg_bytes(call.count, tsize, run->w->nranks);
@@ -250,9 +264,13 @@ static int run_size(bench_run_t *run, tutti_datatype_t dt, int op,
     row.dtype = dt;
     row.op    = op;
     row.root  = o->coll->rooted ? o->root : -1;
-    row.algo  = getenv("TUTTI_ALGO") ? getenv("TUTTI_ALGO") : "auto";
+    row.algo  = run->algo;
     row.memcpy_single = row.memcpy_concurrent = row.bound_busbw = NAN;
     for (p = 0; p < 2; p++) {
+        if (p == 1 && o->coll->no_inplace != NULL) {
+            row.tutti[p].skip = o->coll->no_inplace;
+            continue;
+        }
         call.inplace = p;
         call.fn      = o->coll->run;
         o->coll->place(&call, run->sendbuf, run->recvbuf);
@@ -284,7 +302,8 @@ static void progress(const bench_run_t *run, tutti_datatype_t dt, int op,
     if (run->w->rank != 0 || !run->o->progress) {
         return;
     }
-    fprintf(stderr, "\r\033[Ktutti-bench: %s%s%s size %d of %d (%zu B)",
+    fprintf(stderr, "\r\033[Ktutti-bench: %s%s%s%s%s size %d of %d (%zu B)",
+            run->o->algo ? run->algo : "", run->o->algo ? " " : "",
             tutti_datatype_name(dt), op < 0 ? "" : " ",
             op < 0 ? "" : tutti_redop_name((tutti_redop_t)op), i + 1, n,
             bytes);
@@ -293,16 +312,22 @@ static void progress(const bench_run_t *run, tutti_datatype_t dt, int op,
 
 static int sweep(bench_run_t *run)
 {
-    const bench_opts_t *o     = run->o;
-    int                 nops  = o->coll->reduces ? o->nops : 1;
-    size_t             *sizes = malloc(BENCH_MAX_SIZES * sizeof(*sizes));
+    const bench_opts_t *o      = run->o;
+    int                 nops   = o->coll->reduces ? o->nops : 1;
+    int                 ntypes = o->coll->sized ? o->ndtypes : 1;
+    size_t             *sizes  = malloc(BENCH_MAX_SIZES * sizeof(*sizes));
     int                 nsizes, t, k, i, rc = 0;
 
     if (sizes == NULL) {
         return bench_err("out of memory for the size list");
     }
-    nsizes = bench_sizes(o, sizes, BENCH_MAX_SIZES);
-    for (t = 0; t < o->ndtypes && rc == 0; t++) {
+    if (o->coll->sized) {
+        nsizes = bench_sizes(o, sizes, BENCH_MAX_SIZES);
+    } else {
+        nsizes   = 1; /* one row, whatever -b and -e say */
+        sizes[0] = 0;
+    }
+    for (t = 0; t < ntypes && rc == 0; t++) {
         for (k = 0; k < nops && rc == 0; k++) {
             int op = o->coll->reduces ? (int)o->ops[k] : -1;
 
@@ -330,8 +355,8 @@ static int alloc_buffers(bench_run_t *run)
         max_send = sb > max_send ? sb : max_send;
         max_recv = rb > max_recv ? rb : max_recv;
     }
-    if (o->bound && max_recv > max_send) {
-        max_send = max_recv; /* the memcpy source covers the output */
+    if (o->bound) { /* the bound copies the row's size between the two */
+        max_send = max_recv = max_send > max_recv ? max_send : max_recv;
     }
     max_send += max_send == 0;
     max_recv += max_recv == 0;
@@ -382,10 +407,61 @@ static const bench_peer_ops_t *peer_ops(bench_peer_id_t id)
     }
 }
 
+/*
+ * Opens the communicator the measured calls of algorithm `algo` (an
+ * o->algos entry) run on: the run's own for NULL, else a new one whose
+ * config forces the algorithm for this collective.
+ */
+static int open_algo_comm(bench_run_t *run, const char *algo)
+{
+    const bench_opts_t *o   = run->o;
+    tutti_config_t      cfg = TUTTI_CONFIG_INIT;
+    tutti_unique_id_t   id;
+    tutti_result_t      rc;
+    char                spec[128];
+
+    run->algo = bench_algo_label(algo);
+    if (algo == NULL) {
+        run->comm = run->w->comm;
+        return 0;
+    }
+    memset(&id, 0, sizeof(id));
+    if (run->w->rank == 0) {
+        rc = tutti_get_unique_id(&id);
+        if (rc != TUTTI_SUCCESS) {
+            return bench_tutti_err(rc, "tutti_get_unique_id for --algo");
+        }
+    }
+    rc = tutti_broadcast(&id, &id, sizeof(id), TUTTI_UINT8, 0,
+                         run->w->comm);
+    if (rc != TUTTI_SUCCESS) {
+        return bench_tutti_err(rc, "tutti_broadcast of the --algo id");
+    }
+    snprintf(spec, sizeof(spec), "%s:%s", o->coll->name, algo);
+    cfg.timeout_ms = o->timeout_ms;
+    cfg.algo       = spec;
+    rc = tutti_comm_init(run->w->nranks, &id, run->w->rank, &cfg,
+                         &run->comm);
+    if (rc != TUTTI_SUCCESS) {
+        run->comm = NULL;
+        return bench_tutti_err(rc, "tutti_comm_init with --algo");
+    }
+    return 0;
+}
+
+static void close_algo_comm(bench_run_t *run)
+{
+    if (run->comm != NULL && run->comm != run->w->comm) {
+        tutti_comm_destroy(run->comm);
+    }
+    run->comm = NULL;
+}
+
 /* Everything after init; 0 or bench_err(). */
 static int run_all(bench_run_t *run)
 {
     const bench_opts_t *o = run->o;
+    int                 a;
 
     if (gather_info(run->w) != 0 || alloc_buffers(run) != 0) {
         return -1;
@@ -393,6 +469,10 @@ static int run_all(bench_run_t *run)
     if (o->coll->rooted && o->root >= run->w->nranks) {
         return bench_err("-r %d is not below the %d ranks", o->root,
                          run->w->nranks);
+    }
+    if (run->w->nranks < o->coll->min_ranks) {
+        return bench_err("%s needs %d ranks or more, not %d", o->coll->name,
+                         o->coll->min_ranks, run->w->nranks);
     }
     run->peer = peer_ops(o->peer);
     if (run->peer != NULL &&
@@ -403,8 +483,11 @@ static int run_all(bench_run_t *run)
         bench_report_begin(o, run->w, run->peer ? run->peer->name : NULL,
                            run->peer ? run->peer->version() : NULL);
     }
-    if (sweep(run) != 0) {
-        return -1;
+    for (a = 0; a < o->nalgos; a++) {
+        if (open_algo_comm(run, o->algos[a]) != 0 || sweep(run) != 0) {
+            return -1; /* the caller aborts and closes run->comm */
+        }
+        close_algo_comm(run);
     }
     if (run->peer != NULL) {
         run->peer->fini(run->peer_ctx);
@@ -444,7 +527,11 @@ int bench_rank_main(const bench_opts_t *o, bench_launch_t launch, int rank,
         }
         fprintf(stderr, "tutti-bench: rank %d: %s\n", rank, bench_errbuf);
         /* tell the others now rather than let them wait for a timeout */
+        if (run.comm != NULL && run.comm != w.comm) {
+            tutti_comm_abort(run.comm);
+        }
         tutti_comm_abort(w.comm);
+        close_algo_comm(&run);
         ret = BENCH_EXIT_ERROR;
     } else {
         ret = run.wrong + run.peer_wrong > 0 ? BENCH_EXIT_WRONG

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """Checks a tutti-bench -J file against the fields README-bench.md documents.
 
-    check_json.py FILE [--peer] [--bound] [--latency]
+    check_json.py FILE [--peer] [--bound] [--latency] [--algo]
 
 Exits 0 when every documented field is present with the documented type,
 1 with one line per problem otherwise. The flags say which optional parts
-the run was asked for, and so must be objects rather than null.
+the run was asked for, and so must be objects rather than null; --algo
+says the run had --algo, so every row must name one of
+parameters.algorithms (never "auto") and every one of those must have
+rows, in the order listed.
 """
 import json
 import sys
@@ -19,7 +22,8 @@ TOP = {"schema": str, "tool": dict, "command": list, "start_time": str,
 PARAMETERS = {"collective": str, "nranks": int, "min_bytes": int,
               "max_bytes": int, "step_factor": int, "step_bytes": int,
               "iters": int, "warmup_iters": int, "check": int, "ops": list,
-              "datatypes": list, "root": int, "time_combine": str,
+              "datatypes": list, "root": int, "algo": str,
+              "algorithms": list, "time_combine": str,
               "blocking": int, "blocking_requested": int, "latency": bool,
               "peer": (str, type(None)), "bound": bool, "timeout_ms": int,
               "launch": str, "reexec_mpiexec": bool}
@@ -60,6 +64,29 @@ def check_result(res, where, latency):
             problems.append("%s.latency_us: want p50, p99, max" % where)
 
 
+def check_algorithms(doc, forced):
+    """rows[].algorithm against parameters.algorithms, in sweep order."""
+    params = doc.get("parameters", {})
+    algos = params.get("algorithms", [])
+    if not algos or not all(isinstance(a, str) for a in algos):
+        problems.append("parameters.algorithms: %r" % (algos,))
+        return
+    seen = []
+    for k, row in enumerate(doc.get("rows", [])):
+        algo = row.get("algorithm")
+        if algo not in algos:
+            problems.append("rows[%d].algorithm: %r is not in %r"
+                            % (k, algo, algos))
+        elif not seen or seen[-1] != algo:
+            seen.append(algo)
+    if seen != algos:
+        problems.append("rows: algorithms in order %r, expected %r"
+                        % (seen, algos))
+    if forced and ("auto" in algos or params.get("algo") == "auto"):
+        problems.append("parameters: --algo run says auto: %r %r"
+                        % (params.get("algo"), algos))
+
+
 def main():
     doc = json.load(open(sys.argv[1]))
     flags = set(sys.argv[2:])
@@ -76,6 +103,7 @@ def main():
          "environment.transport")
     if not doc.get("rows"):
         problems.append("rows: empty")
+    check_algorithms(doc, "--algo" in flags)
     for k, row in enumerate(doc.get("rows", [])):
         where = "rows[%d]" % k
         need(row, ROW, where)
