@@ -1,0 +1,197 @@
+/*
+ * Private to the shared-memory transport: the layout of a segment and of its
+ * FIFOs in memory, the instance and endpoint structures, and the functions
+ * shared between shm_init.c (life cycle) and shm_fifo.c (data path).
+ *
+ * Segments. Each rank creates one POSIX shm segment at init,
+ * "/tutti-<job id in hex>-<rank>", holding its INBOUND FIFOs: one per other
+ * rank on the host, in the order of params->local_ranks with self left out.
+ * The receiver owns the segment and decides its geometry (slots, slot size);
+ * a sender maps only its own FIFO of the receiver's segment at connect()
+ * and learns the geometry from the published address. Every rank unlinks
+ * its segment in connect_done(), so none survives a crash after that (and
+ * fini before connect_done removes the whole host's, see shm_init.c).
+ *
+ * One FIFO (fifo_size bytes, a multiple of the page size, so that a sender
+ * can map exactly its FIFO):
+ *
+ *   0     identity line: magic, job id, owner and sender ranks, geometry;
+ *         written by the owner at init, read by the sender at connect
+ *   64    tail line: slots consumed so far (written by the receiver only)
+ *   128   nslots slot headers, one cache line each (tt_shm_slot_hdr_t)
+ *   ...   padding to the page size
+ *   P     nslots payloads of slot_size bytes each, page aligned
+ *
+ * There is no shared head counter: the sender publishes slot number `pos`
+ * (counted from 0 since init) by storing seq = pos + 1 into the slot's
+ * header with release order, after the header fields and the payload. The
+ * receiver polls the header of the next slot it expects, so a small message
+ * costs one cache-line transfer (the header, with the data inline) from
+ * sender to receiver and, when the sender finds the ring full, one back
+ * (the tail). A head counter would add a second line per message.
+ *
+ * A message of len bytes takes max(1, ceil(len / slot_size)) consecutive
+ * slots; every fragment but the last fills its slot. A fragment of at most
+ * TT_SHM_INLINE_MAX bytes travels inside the header line.
+ */
+#ifndef TUTTI_SHM_H
+#define TUTTI_SHM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "transport.h"
+
+#define TT_SHM_MAGIC      0x7474736d66696631ull /* "ttsmfif1" */
+#define TT_SHM_ADDR_MAGIC 0x74747368u           /* "ttsh" */
+#define TT_SHM_NAME_MAX   48  /* "/tutti-" + 16 hex + "-" + rank, NUL */
+#define TT_SHM_INLINE_MAX 24  /* fragment bytes carried in the header line */
+
+/* The FIFO's first line: who owns it, who may write it, its geometry. */
+typedef struct tt_shm_fifo_id {
+    uint64_t magic;       /* TT_SHM_MAGIC once the owner has set it up */
+    uint64_t job_id;
+    int32_t  owner_rank;  /* the receiver */
+    int32_t  sender_rank; /* the only rank allowed to write here */
+    uint32_t nslots;
+    uint32_t reserved;
+    uint64_t slot_size;   /* payload bytes of one slot */
+} tt_shm_fifo_id_t;
+
+/*
+ * One slot header, one cache line. The sender writes every field, then seq
+ * with release order; the receiver reads seq with acquire order and the
+ * rest only after seq says the slot is filled.
+ */
+typedef struct tt_shm_slot_hdr {
+    uint64_t         tag;      /* the message's tag */
+    uint64_t         msg_len;  /* the message's total length */
+    uint64_t         offset;   /* of this fragment in the message */
+    uint32_t         frag_len; /* bytes in this fragment */
+    uint32_t         reserved;
+    uint8_t          inl[TT_SHM_INLINE_MAX]; /* data when frag_len small */
+    _Atomic uint64_t seq;      /* pos + 1 once slot `pos` is filled */
+} tt_shm_slot_hdr_t;
+
+_Static_assert(sizeof(tt_shm_slot_hdr_t) == TT_CACHE_LINE,
+               "a slot header is one cache line");
+_Static_assert(sizeof(tt_shm_fifo_id_t) <= TT_CACHE_LINE,
+               "the FIFO identity fits one cache line");
+
+#define TT_SHM_TAIL_OFFSET 64
+#define TT_SHM_HDRS_OFFSET 128
+#define TT_SHM_HDRS_END(_nslots)                                             \
+    (TT_SHM_HDRS_OFFSET + (size_t)(_nslots) * sizeof(tt_shm_slot_hdr_t))
+
+/* What address() publishes; connect() reads it back. */
+typedef struct tt_shm_addr {
+    uint32_t magic;     /* TT_SHM_ADDR_MAGIC */
+    int32_t  rank;      /* the segment's owner */
+    int32_t  nlocal;    /* ranks on its host, as its owner counted them */
+    uint32_t nslots;
+    uint64_t slot_size;
+    uint64_t fifo_size; /* bytes between FIFOs, a multiple of the page */
+    uint64_t seg_size;  /* 0: no segment (the owner is alone on its host) */
+    char     name[TT_SHM_NAME_MAX];
+} tt_shm_addr_t;
+
+_Static_assert(sizeof(tt_shm_addr_t) <= TT_ADDR_MAX,
+               "the shm address fits TT_ADDR_MAX");
+
+/* One direction of an endpoint: where its FIFO lies in this process. */
+typedef struct tt_shm_fifo {
+    tt_shm_slot_hdr_t *hdrs;
+    uint64_t           pos;       /* next position to fill / to read */
+    uint32_t           idx;       /* slot of the next position */
+    uint32_t           nslots;
+    char              *data;      /* payload of slot i at data + i*slot_size */
+    size_t             slot_size;
+    _Atomic uint64_t  *tail;
+    uint64_t           tail_seen; /* sender: last tail read */
+} tt_shm_fifo_t;
+
+/* A queue of requests linked through req->next, oldest first. */
+typedef struct tt_shm_queue {
+    tt_req_t *head;
+    tt_req_t *tail;
+} tt_shm_queue_t;
+
+struct tt_ep {
+    /* data path first: progress() on an endpoint with nothing new reads
+     * the queue heads and the rx position, all in the first cache line */
+    tt_shm_queue_t sendq;  /* the head may be partly sent */
+    tt_shm_queue_t recvq;  /* the head may be partly received */
+    tt_shm_fifo_t  rx;     /* the peer's FIFO in our segment */
+    tt_shm_fifo_t  tx;     /* our FIFO in the peer's segment */
+    tt_tp_t       *tp;
+    int            active; /* index in tp->active, -1 when idle */
+    int            peer_rank;
+    int            peer_local;
+    void          *tx_map; /* our mapping of the peer's FIFO */
+    size_t         tx_map_len;
+};
+
+struct tt_tp {
+    /* data path: endpoints with posted requests, packed */
+    tt_ep_t    **active;
+    int          nactive;
+    /* identity */
+    int          rank;
+    int          nranks;
+    uint64_t     job_id;
+    int          nlocal;
+    int          local_idx;   /* ours in local_ranks */
+    int         *local_ranks; /* copy of params->local_ranks */
+    char         hostid[TT_HOSTID_MAX];
+    /* our segment: the inbound FIFOs */
+    char         seg_name[TT_SHM_NAME_MAX];
+    char        *seg;         /* NULL when alone on the host */
+    size_t       seg_size;
+    int          seg_linked;  /* the name still exists in /dev/shm */
+    size_t       slot_size;
+    uint32_t     nslots;
+    size_t       fifo_size;
+    size_t       page_size;
+    /* per local index: its endpoint */
+    tt_ep_t    **eps;
+    int          ready;        /* init succeeded */
+    int          connect_done;
+};
+
+/* Request state kept in req->priv, by index (priv is the caller's array). */
+enum {
+    TT_SHM_PRIV_BUF  = 0, /* the user buffer, as uintptr_t */
+    TT_SHM_PRIV_LEN  = 1, /* message length */
+    TT_SHM_PRIV_TAG  = 2,
+    TT_SHM_PRIV_DONE = 3  /* bytes sent or received so far */
+};
+
+/* Index of a peer's inbound FIFO in the segment of local rank `owner`. */
+static inline int tt_shm_fifo_index(int owner_local, int sender_local)
+{
+    return sender_local < owner_local ? sender_local : sender_local - 1;
+}
+
+/* Segment name of `rank` in job `job_id` into name (TT_SHM_NAME_MAX). */
+void tt_shm_seg_name(char *name, uint64_t job_id, int rank);
+
+/* Points *fifo at a FIFO starting at base, with the given geometry. */
+void tt_shm_fifo_attach(tt_shm_fifo_t *fifo, char *base, uint32_t nslots,
+                        size_t slot_size, size_t page_size);
+
+/* Bytes of one FIFO, page aligned. */
+size_t tt_shm_fifo_size(uint32_t nslots, size_t slot_size, size_t page_size);
+
+/* Data path (shm_fifo.c). */
+tutti_result_t tt_shm_isend(tt_ep_t *ep, const void *buf, size_t len,
+                            uint64_t tag, tt_req_t *req);
+tutti_result_t tt_shm_irecv(tt_ep_t *ep, void *buf, size_t len, uint64_t tag,
+                            tt_req_t *req);
+unsigned tt_shm_progress(tt_tp_t *tp);
+/* Completes every queued request of ep with TUTTI_ERR_ABORTED and takes
+ * it off the active list. */
+void tt_shm_ep_abort(tt_ep_t *ep);
+
+#endif /* TUTTI_SHM_H */

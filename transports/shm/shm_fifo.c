@@ -1,0 +1,320 @@
+/*
+ * The shared-memory transport's data path: isend, irecv and progress over
+ * the FIFOs laid out in shm.h. Nothing here allocates, blocks or makes a
+ * system call.
+ *
+ * Sending copies a message into the free slots of the endpoint's outbound
+ * FIFO, fragment by fragment; what does not fit waits on the endpoint's send
+ * queue, in posting order, and progress() continues it as the receiver frees
+ * slots. A send completes once its last byte is in the FIFO.
+ *
+ * Receiving takes the fragments at the receiver's position in the inbound
+ * FIFO, in order, for the oldest posted receive: its tag and length must be
+ * the message's, else that receive fails with TUTTI_ERR_INVALID_USAGE and
+ * the message stays where it is. Each fragment is copied into the buffer or
+ * handed to req->deliver straight from the slot, then the slot is released
+ * by advancing the tail. A message sent before its receive is posted simply
+ * waits in the FIFO; a full FIFO holds the sender back. deliver runs
+ * inside progress() or irecv() and must not call back into the transport.
+ *
+ * progress() visits only the endpoints with queued requests (tp->active,
+ * packed), so an idle transport costs a loop over nothing and a busy one a
+ * load or two per endpoint.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "shm.h"
+
+static inline void tt_shm_queue_push(tt_shm_queue_t *q, tt_req_t *req)
+{
+    req->next = NULL;
+    if (q->tail != NULL) {
+        q->tail->next = req;
+    } else {
+        q->head = req;
+    }
+    q->tail = req;
+}
+
+static inline tt_req_t *tt_shm_queue_pop(tt_shm_queue_t *q)
+{
+    tt_req_t *req = q->head;
+
+    q->head = req->next;
+    if (q->head == NULL) {
+        q->tail = NULL;
+    }
+    return req;
+}
+
+/* Pops the oldest request of q and completes it: status is written last,
+ * after which the request belongs to the caller again. */
+static inline void tt_shm_queue_complete(tt_shm_queue_t *q, int status)
+{
+    tt_req_t *req = tt_shm_queue_pop(q);
+
+    req->status = status;
+}
+
+static inline void tt_shm_ep_activate(tt_ep_t *ep)
+{
+    tt_tp_t *tp = ep->tp;
+
+    if (ep->active < 0) {
+        ep->active                 = tp->nactive;
+        tp->active[tp->nactive++] = ep;
+    }
+}
+
+static inline void tt_shm_ep_deactivate(tt_ep_t *ep)
+{
+    tt_tp_t *tp   = ep->tp;
+    tt_ep_t *last = tp->active[--tp->nactive];
+
+    tp->active[ep->active] = last;
+    last->active           = ep->active;
+    ep->active             = -1;
+}
+
+static inline void tt_shm_fifo_advance(tt_shm_fifo_t *fifo)
+{
+    fifo->pos++;
+    if (++fifo->idx == fifo->nslots) {
+        fifo->idx = 0;
+    }
+}
+
+/*
+ * Writes the rest of req's message into free slots of fifo. Returns 1 when
+ * its last fragment is in (the send is complete), 0 when the FIFO filled up
+ * first; req->priv then says how far it got. The shared tail is read only
+ * when the last value seen says the ring is full.
+ */
+static int tt_shm_send_push(tt_shm_fifo_t *fifo, tt_req_t *req)
+{
+    const char *buf  = (const char *)(uintptr_t)req->priv[TT_SHM_PRIV_BUF];
+    uint64_t    len  = req->priv[TT_SHM_PRIV_LEN];
+    uint64_t    tag  = req->priv[TT_SHM_PRIV_TAG];
+    uint64_t    done = req->priv[TT_SHM_PRIV_DONE];
+
+    do {
+        tt_shm_slot_hdr_t *hdr;
+        size_t             frag;
+
+        if (fifo->pos - fifo->tail_seen == fifo->nslots) {
+            fifo->tail_seen =
+                atomic_load_explicit(fifo->tail, memory_order_acquire);
+            if (fifo->pos - fifo->tail_seen == fifo->nslots) {
+                req->priv[TT_SHM_PRIV_DONE] = done;
+                return 0;
+            }
+        }
+        hdr           = &fifo->hdrs[fifo->idx];
+        frag          = TT_MIN(len - done, fifo->slot_size);
+        hdr->tag      = tag;
+        hdr->msg_len  = len;
+        hdr->offset   = done;
+        hdr->frag_len = (uint32_t)frag;
+        if (frag <= TT_SHM_INLINE_MAX) {
+            if (frag > 0) {
+                memcpy(hdr->inl, buf + done, frag);
+            }
+        } else {
+            memcpy(fifo->data + (size_t)fifo->idx * fifo->slot_size,
+                   buf + done, frag);
+        }
+        atomic_store_explicit(&hdr->seq, fifo->pos + 1, memory_order_release);
+        tt_shm_fifo_advance(fifo);
+        done += frag;
+    } while (done < len);
+    return 1;
+}
+
+/* Continues the endpoint's queued sends in order; returns how many ended. */
+static unsigned tt_shm_send_progress(tt_ep_t *ep)
+{
+    unsigned count = 0;
+
+    while (ep->sendq.head != NULL &&
+           tt_shm_send_push(&ep->tx, ep->sendq.head)) {
+        tt_shm_queue_complete(&ep->sendq, TUTTI_SUCCESS);
+        count++;
+    }
+    return count;
+}
+
+/* The message at the head of the FIFO is not the one this receive wants. */
+static void tt_shm_recv_mismatch(tt_ep_t *ep, tt_req_t *req,
+                                 const tt_shm_slot_hdr_t *hdr)
+{
+    uint64_t done = req->priv[TT_SHM_PRIV_DONE];
+    int      status;
+
+    if (done == 0 && (hdr->tag != req->priv[TT_SHM_PRIV_TAG] ||
+                      hdr->msg_len != req->priv[TT_SHM_PRIV_LEN])) {
+        status = tutti__error(
+            TUTTI_ERR_INVALID_USAGE,
+            "shm: peer %d sent tag %#" PRIx64 " of %" PRIu64 " bytes where "
+            "tag %#" PRIx64 " of %" PRIu64 " bytes was expected: ranks ran "
+            "different collectives",
+            ep->peer_rank, hdr->tag, hdr->msg_len,
+            req->priv[TT_SHM_PRIV_TAG], req->priv[TT_SHM_PRIV_LEN]);
+    } else {
+        status = tutti__error(
+            TUTTI_ERR_REMOTE,
+            "shm: peer %d sent a fragment of %u bytes at offset %" PRIu64
+            " of a %" PRIu64 "-byte message where offset %" PRIu64
+            " was expected: the FIFO is corrupt",
+            ep->peer_rank, hdr->frag_len, hdr->offset, hdr->msg_len, done);
+    }
+    tt_shm_queue_complete(&ep->recvq, status);
+}
+
+/*
+ * Moves filled slots of the inbound FIFO into the posted receives, oldest
+ * first, while both exist. Returns how many receives ended (with success or
+ * an error).
+ */
+static unsigned tt_shm_recv_progress(tt_ep_t *ep)
+{
+    tt_shm_fifo_t *fifo  = &ep->rx;
+    unsigned       count = 0;
+    tt_req_t      *req;
+
+    while ((req = ep->recvq.head) != NULL) {
+        tt_shm_slot_hdr_t *hdr = &fifo->hdrs[fifo->idx];
+        uint64_t           len, done;
+        const char        *src;
+        size_t             frag;
+
+        if (atomic_load_explicit(&hdr->seq, memory_order_acquire) !=
+            fifo->pos + 1) {
+            break;
+        }
+        len  = req->priv[TT_SHM_PRIV_LEN];
+        done = req->priv[TT_SHM_PRIV_DONE];
+        frag = hdr->frag_len;
+        if (hdr->offset != done || frag > len - done ||
+            frag > fifo->slot_size ||
+            (done == 0 && (hdr->tag != req->priv[TT_SHM_PRIV_TAG] ||
+                           hdr->msg_len != len))) {
+            tt_shm_recv_mismatch(ep, req, hdr);
+            count++;
+            continue;
+        }
+
+        src = frag <= TT_SHM_INLINE_MAX
+                  ? (const char *)hdr->inl
+                  : fifo->data + (size_t)fifo->idx * fifo->slot_size;
+        if (frag == 0) {
+            /* a 0-byte message: nothing to copy or deliver */
+        } else if (req->deliver != NULL) {
+            req->deliver(req, done, src, frag);
+        } else {
+            memcpy((char *)(uintptr_t)req->priv[TT_SHM_PRIV_BUF] + done, src,
+                   frag);
+        }
+        done += frag;
+
+        /* Release the slot as soon as it is read: the sender may refill it
+         * while we copy the next one. */
+        tt_shm_fifo_advance(fifo);
+        atomic_store_explicit(fifo->tail, fifo->pos, memory_order_release);
+
+        if (done == len) {
+            tt_shm_queue_complete(&ep->recvq, TUTTI_SUCCESS);
+            count++;
+        } else {
+            req->priv[TT_SHM_PRIV_DONE] = done;
+        }
+    }
+    return count;
+}
+
+static void tt_shm_req_init(tt_req_t *req, const void *buf, size_t len,
+                            uint64_t tag)
+{
+    req->status                 = TUTTI_INPROGRESS;
+    req->priv[TT_SHM_PRIV_BUF]  = (uintptr_t)buf;
+    req->priv[TT_SHM_PRIV_LEN]  = len;
+    req->priv[TT_SHM_PRIV_TAG]  = tag;
+    req->priv[TT_SHM_PRIV_DONE] = 0;
+}
+
+tutti_result_t tt_shm_isend(tt_ep_t *ep, const void *buf, size_t len,
+                            uint64_t tag, tt_req_t *req)
+{
+    if (buf == NULL && len > 0) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "shm: send of %zu bytes to peer %d from a NULL "
+                            "buffer", len, ep->peer_rank);
+    }
+    tt_shm_req_init(req, buf, len, tag);
+
+    /* Nothing queued ahead of it: copy now, and most sends end here. */
+    if (ep->sendq.head == NULL && tt_shm_send_push(&ep->tx, req)) {
+        req->status = TUTTI_SUCCESS;
+        return TUTTI_SUCCESS;
+    }
+    tt_shm_queue_push(&ep->sendq, req);
+    tt_shm_ep_activate(ep);
+    return TUTTI_SUCCESS;
+}
+
+tutti_result_t tt_shm_irecv(tt_ep_t *ep, void *buf, size_t len, uint64_t tag,
+                            tt_req_t *req)
+{
+    if (buf == NULL && len > 0 && req->deliver == NULL) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "shm: receive of %zu bytes from peer %d into a "
+                            "NULL buffer without a deliver callback",
+                            len, ep->peer_rank);
+    }
+    tt_shm_req_init(req, buf, len, tag);
+    tt_shm_queue_push(&ep->recvq, req);
+
+    /* The message may be waiting already: take it now. */
+    if (ep->recvq.head == req) {
+        tt_shm_recv_progress(ep);
+    }
+    if (ep->recvq.head != NULL) {
+        tt_shm_ep_activate(ep);
+    }
+    return TUTTI_SUCCESS;
+}
+
+unsigned tt_shm_progress(tt_tp_t *tp)
+{
+    unsigned count = 0;
+    int      i;
+
+    /* Backwards, so that deactivating (swap with the last) skips nothing. */
+    for (i = tp->nactive - 1; i >= 0; i--) {
+        tt_ep_t *ep = tp->active[i];
+
+        if (ep->sendq.head != NULL) {
+            count += tt_shm_send_progress(ep);
+        }
+        if (ep->recvq.head != NULL) {
+            count += tt_shm_recv_progress(ep);
+        }
+        if (ep->sendq.head == NULL && ep->recvq.head == NULL) {
+            tt_shm_ep_deactivate(ep);
+        }
+    }
+    return count;
+}
+
+void tt_shm_ep_abort(tt_ep_t *ep)
+{
+    while (ep->sendq.head != NULL) {
+        tt_shm_queue_complete(&ep->sendq, TUTTI_ERR_ABORTED);
+    }
+    while (ep->recvq.head != NULL) {
+        tt_shm_queue_complete(&ep->recvq, TUTTI_ERR_ABORTED);
+    }
+    if (ep->active >= 0) {
+        tt_shm_ep_deactivate(ep);
+    }
+}
