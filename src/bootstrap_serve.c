@@ -216,16 +216,22 @@ static tutti_result_t tt_serve_input(tt_serve_t *s, int i, char *why,
         uint8_t byte;
 
         /* A rank that arrived says nothing until the table; EOF means it
-         * died, which dooms this rendezvous. */
+         * gave up waiting (its init timed out, the usual case, since some
+         * rank is missing) or died: either dooms this rendezvous, and the
+         * others are told it timed out, which is what they would have
+         * found themselves. */
         n = recv(pc->fd, &byte, 1, MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             return TUTTI_SUCCESS;
         }
-        snprintf(why, whylen, "rank %d (%s) %s before every rank arrived",
-                 pc->rank, pc->from,
-                 n > 0 ? "sent an unexpected message"
-                       : "closed its connection");
-        return TUTTI_ERR_REMOTE;
+        if (n > 0) {
+            snprintf(why, whylen, "rank %d (%s) sent an unexpected message "
+                     "before every rank arrived", pc->rank, pc->from);
+            return TUTTI_ERR_REMOTE;
+        }
+        snprintf(why, whylen, "rank %d (%s) gave up waiting (or died) "
+                 "before every rank arrived", pc->rank, pc->from);
+        return TUTTI_ERR_TIMEOUT;
     }
 
     n = recv(pc->fd, pc->buf + pc->got, need - pc->got, MSG_DONTWAIT);
