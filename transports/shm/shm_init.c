@@ -12,8 +12,10 @@
  * the barrier that precedes connect_done: a rank that finishes before
  * connect_done either never reaches that barrier (so no rank passes it and
  * init fails everywhere) or has passed it (so every rank has mapped every
- * segment it needs). Only a job whose ranks all die between init and
- * connect_done leaves segments behind.
+ * segment it needs). For the same reason connect_done unlinks every
+ * rank's name, not only its own, so a peer that dies right after the
+ * barrier leaves nothing either. Only a job whose ranks all die between
+ * init and connect_done leaves segments behind.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -454,15 +456,30 @@ err_unmap:
     return status;
 }
 
-/* Every peer has mapped our segment by now: its name can go. */
+/*
+ * Every rank has mapped every segment it needs by now (all connects
+ * precede the barrier before this call), so every name of the host's job
+ * can go: ours, and the others', in case a peer dies before its own
+ * connect_done (ENOENT is the usual answer for theirs).
+ */
 static tutti_result_t tt_shm_connect_done(tt_tp_t *tp)
 {
+    char name[TT_SHM_NAME_MAX];
+    int  i;
+
     tp->connect_done = 1;
+    for (i = 0; i < tp->nlocal; i++) {
+        if (i != tp->local_idx) {
+            tt_shm_seg_name(name, tp->job_id, tp->local_ranks[i]);
+            shm_unlink(name);
+        }
+    }
     if (!tp->seg_linked) {
         return TUTTI_SUCCESS;
     }
     tp->seg_linked = 0;
-    if (shm_unlink(tp->seg_name) != 0) {
+    /* ENOENT: a peer's connect_done got there first */
+    if (shm_unlink(tp->seg_name) != 0 && errno != ENOENT) {
         return tutti__error(TUTTI_ERR_SYSTEM, "shm: shm_unlink(%s): %s",
                             tp->seg_name, strerror(errno));
     }
