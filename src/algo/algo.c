@@ -223,6 +223,11 @@ tutti_result_t tutti__algo_parse(const char *text, tt_algo_sel_t *sel)
                                     "'%s'", text, clause);
             }
         }
+        if (strspn(clause, " ,") == strlen(clause)) {
+            return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                                "TUTTI_ALGO '%s': a clause names no "
+                                "algorithm", text);
+        }
         for (entry = strtok_r(clause, ",", &save_entry); entry != NULL;
              entry = strtok_r(NULL, ",", &save_entry)) {
             TT_CHECK(tt_algo_parse_entry(text, entry, coll, sel));

@@ -114,6 +114,7 @@ Test(algo, grammar_rejects)
     static const char *bad[] = {
         "nosuch", "allreduce:nosuch", "bogus:ring", "allreduce:64k-0:ring",
         "allreduce:1x-2:ring", "allreduce:0-64k", "allreduce:5:ring",
+        "allreduce:", "allreduce:,",
         /* pairs that do not exist */
         "broadcast:ring", "allreduce:bruck", "barrier:ring",
         "alltoall:rd", "reduce_scatter:rd",

@@ -208,6 +208,7 @@ static void tt_spawn_wait(tt_test_job_t *job, const pid_t *pids, int *done)
             fprintf(stderr, "tt_test_spawn: job of %d ranks not finished "
                     "after %d ms\n", job->nranks, (int)(now - start));
             tt_spawn_kill_all(job, pids, done);
+            deadline = UINT64_MAX; /* killed once; now only reap */
         }
         if (left > 0) {
             struct timespec ts = {.tv_sec = 0,
