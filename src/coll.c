@@ -13,7 +13,10 @@
 #include "comm.h"
 #include "reduce.h"
 
-/* The tag kind of point-to-point messages (collectives use tt_coll_t). */
+/* The tag kind of point-to-point messages (collectives use tt_coll_t).
+ * Point-to-point schedules also run on their own channel
+ * (TT_CHANNEL_P2P, transport.h), so that their messages are matched apart
+ * from the collectives' whatever order the calls interleave in. */
 #define TT_KIND_P2P TT_COLL_NUM
 
 struct tutti_request {
@@ -147,6 +150,7 @@ static tutti_result_t tt_call_build(tt_call_t *c, tt_op_t *op)
         /* point to point: one step */
         op->sched.algo     = c->is_send ? "send" : "recv";
         op->sched.tag_kind = TT_KIND_P2P;
+        op->sched.channel  = TT_CHANNEL_P2P;
         res = c->is_send
                   ? tutti__sched_send(&op->sched, c->peer,
                                       tt_range(TT_BUF_SEND, 0), c->args.count,

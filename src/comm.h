@@ -20,18 +20,26 @@
 struct tt_xstep; /* sched.c */
 struct tt_exec;
 
+/*
+ * The executor's posting order with one peer on one channel (sched.c,
+ * transport.h's TT_CHANNEL_*): steps that still have to post sends to /
+ * receives from this peer, oldest first, across every execution; and the
+ * messages exchanged so far, which number the tags of both sides alike.
+ * Collectives and point-to-point calls each have their own, so neither
+ * waits for the other to be posted.
+ */
+typedef struct tt_peer_chan {
+    struct tt_xstep *send_head, *send_tail;
+    struct tt_xstep *recv_head, *recv_tail;
+    uint32_t         send_msgs, recv_msgs;
+} tt_peer_chan_t;
+
 typedef struct tt_peer {
     tt_peer_info_t            info;
     const tt_transport_ops_t *ops; /* NULL for self */
     tt_ep_t                  *ep;
     int                       tp;  /* index into comm->tps */
-    /* the executor's per-peer posting order (sched.c): steps that still
-     * have to post sends to / receives from this peer, oldest first, across
-     * every execution; and the messages exchanged so far, which number the
-     * tags of both sides alike */
-    struct tt_xstep          *send_head, *send_tail;
-    struct tt_xstep          *recv_head, *recv_tail;
-    uint32_t                  send_msgs, recv_msgs;
+    tt_peer_chan_t            chan[TT_NUM_CHANNELS];
 } tt_peer_t;
 
 struct tutti_comm {

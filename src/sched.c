@@ -4,8 +4,12 @@
  *
  * The executor walks the steps of one rank's schedule. A step starts once
  * its dependencies are complete and it is at the head of its peer's queue
- * (sends to a peer, and receives from a peer, are posted strictly in step
- * order: that is what makes the FIFO matching of the transports line up).
+ * on its schedule's channel (sends to a peer, and receives from a peer, are
+ * posted strictly in step order per channel: that is what makes the FIFO
+ * matching of the transports line up). Collectives and point-to-point calls
+ * have a channel each (transport.h), with its own queues, message numbers
+ * and tag bit 63, so "isend; allreduce; irecv" works on every rank: the
+ * send does not take the place of the allreduce's first message.
  * Each step is cut into slices of SLICE_SIZE bytes; up to PIPELINE_DEPTH
  * slices of its receive and of its send are in flight at once. A received
  * slice is reduced straight out of the transport's memory when the
@@ -127,6 +131,7 @@ struct tt_xstep;
 /* What the steps of one operation share. */
 typedef struct tt_xop {
     const tt_sched_t *s;
+    uint64_t          tag_hi;  /* channel bit and kind, OR-ed into tags */
     size_t            esize;
     size_t            slice_elems;
     tt_reduce_fn      fn;
@@ -189,11 +194,19 @@ static inline size_t tt_slice_off(const tt_xstep_t *xs, uint32_t slice)
     return (size_t)slice * xs->op->slice_elems * xs->op->esize;
 }
 
-/* Tags: the collective's kind and the number of the message in this
- * direction between the two ranks, which both sides count alike. */
+/* Tags: the channel (bit 63), the collective's kind (bits 32-39) and the
+ * number of the message in this direction and channel between the two
+ * ranks, which both sides count alike. */
 static inline uint64_t tt_tag(const tt_xstep_t *xs, uint32_t msg)
 {
-    return ((uint64_t)xs->op->s->tag_kind << 32) | msg;
+    return xs->op->tag_hi | msg;
+}
+
+/* The peer's posting order on the channel of xs's schedule. */
+static inline tt_peer_chan_t *tt_peer_chan(tt_peer_t *peer,
+                                           const tt_xstep_t *xs)
+{
+    return &peer->chan[xs->op->s->channel];
 }
 
 /* ---------------------------------------------------------------------- */
@@ -220,7 +233,8 @@ static void tt_exec_finalize(const tt_xstep_t *xs, char *dst, size_t elems)
                       xs->op->s->nranks);
 }
 
-static tutti_result_t tt_exec_post_recv(tt_xstep_t *xs, tt_peer_t *peer)
+static tutti_result_t tt_exec_post_recv(tt_xstep_t *xs, tt_peer_t *peer,
+                                        tt_peer_chan_t *ch)
 {
     const tt_step_t *st  = xs->step;
     uint32_t         sl  = xs->recv_posted;
@@ -241,16 +255,17 @@ static tutti_result_t tt_exec_post_recv(tt_xstep_t *xs, tt_peer_t *peer)
         }
     }
     res = peer->ops->irecv(peer->ep, buf, tt_slice_elems(xs, sl) * xs->op->esize,
-                           tt_tag(xs, peer->recv_msgs), &xr->req);
+                           tt_tag(xs, ch->recv_msgs), &xr->req);
     if (res < 0) {
         return res;
     }
-    peer->recv_msgs++;
+    ch->recv_msgs++;
     xs->recv_posted++;
     return TUTTI_SUCCESS;
 }
 
-static tutti_result_t tt_exec_post_send(tt_xstep_t *xs, tt_peer_t *peer)
+static tutti_result_t tt_exec_post_send(tt_xstep_t *xs, tt_peer_t *peer,
+                                        tt_peer_chan_t *ch)
 {
     const tt_step_t *st  = xs->step;
     uint32_t         sl  = xs->send_posted;
@@ -264,11 +279,11 @@ static tutti_result_t tt_exec_post_send(tt_xstep_t *xs, tt_peer_t *peer)
     xr->req.status  = TUTTI_INPROGRESS;
     res = peer->ops->isend(peer->ep, src + tt_slice_off(xs, sl),
                            tt_slice_elems(xs, sl) * xs->op->esize,
-                           tt_tag(xs, peer->send_msgs), &xr->req);
+                           tt_tag(xs, ch->send_msgs), &xr->req);
     if (res < 0) {
         return res;
     }
-    peer->send_msgs++;
+    ch->send_msgs++;
     xs->send_posted++;
     return TUTTI_SUCCESS;
 }
@@ -349,7 +364,7 @@ static char *tt_exec_ptr(const tt_bufs_t *bufs, const tt_xop_t *op,
     return base == NULL ? NULL : base + r.off * op->esize;
 }
 
-/* Appends a step to a peer's send or receive order. */
+/* Appends a step to a peer's send or receive order on one channel. */
 static void tt_exec_link(tt_xstep_t **head, tt_xstep_t **tail,
                          tt_xstep_t *xs, int is_recv)
 {
@@ -469,7 +484,10 @@ tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
         const tt_sched_t *s  = &x->ops[k].sched;
         tt_xop_t         *op = &x->xops[k];
 
+        tt_assert(s->channel < TT_NUM_CHANNELS);
         op->s           = s;
+        op->tag_hi      = ((uint64_t)s->channel << TT_TAG_CHANNEL_BIT) |
+                          ((uint64_t)s->tag_kind << 32);
         op->esize       = tutti_datatype_size(s->datatype);
         op->fn          = tutti__reduce_fn(s->datatype, s->op);
         op->slice_elems = TT_MAX(slice_bytes / op->esize, 1);
@@ -480,7 +498,7 @@ tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
         for (i = 0; i < s->nsteps; i++, j++) {
             const tt_step_t *st = &s->steps[i];
             tt_xstep_t      *xs = &x->xs[j];
-            tt_peer_t       *peer;
+            tt_peer_chan_t  *ch;
 
             xs->step    = st;
             xs->op      = op;
@@ -490,18 +508,19 @@ tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
             xs->src     = tt_exec_ptr(&x->ops[k].bufs, op, st->src);
             xs->local   = tt_exec_ptr(&x->ops[k].bufs, op, st->local);
             /* empty steps post nothing, so they take no place in the
-             * per-peer order (they complete once their dependencies have) */
+             * per-peer order (they complete once their dependencies have);
+             * the others join their peer's order on the schedule's channel */
             if ((st->flags & TT_STEP_SEND) && st->count > 0) {
                 tt_assert(st->send_peer >= 0 && st->send_peer < comm->nranks &&
                           st->send_peer != comm->rank);
-                peer = &comm->peers[st->send_peer];
-                tt_exec_link(&peer->send_head, &peer->send_tail, xs, 0);
+                ch = &comm->peers[st->send_peer].chan[s->channel];
+                tt_exec_link(&ch->send_head, &ch->send_tail, xs, 0);
             }
             if ((st->flags & TT_STEP_RECV) && st->count > 0) {
                 tt_assert(st->recv_peer >= 0 && st->recv_peer < comm->nranks &&
                           st->recv_peer != comm->rank);
-                peer = &comm->peers[st->recv_peer];
-                tt_exec_link(&peer->recv_head, &peer->recv_tail, xs, 1);
+                ch = &comm->peers[st->recv_peer].chan[s->channel];
+                tt_exec_link(&ch->recv_head, &ch->recv_tail, xs, 1);
             }
         }
     }
@@ -548,6 +567,7 @@ static int tt_exec_step(tutti_comm_t comm, tt_xstep_t *xs,
     const tt_step_t *st = xs->step;
     int              ev = 0;
     tt_peer_t       *peer;
+    tt_peer_chan_t  *ch;
 
     if (xs->done || !tt_exec_deps_done(xs)) {
         return 0;
@@ -564,22 +584,23 @@ static int tt_exec_step(tutti_comm_t comm, tt_xstep_t *xs,
     }
     if (st->flags & TT_STEP_RECV) {
         peer = &comm->peers[st->recv_peer];
+        ch   = tt_peer_chan(peer, xs);
         ev += tt_exec_reap(xs, 1, res_p);
         if (*res_p < 0) {
             return ev;
         }
-        while (peer->recv_head == xs && xs->recv_posted < xs->nslices &&
+        while (ch->recv_head == xs && xs->recv_posted < xs->nslices &&
                xs->recv_posted - xs->recv_done < xs->x->depth) {
-            *res_p = tt_exec_post_recv(xs, peer);
+            *res_p = tt_exec_post_recv(xs, peer, ch);
             if (*res_p < 0) {
                 return ev;
             }
             ev++;
         }
-        if (peer->recv_head == xs && xs->recv_posted == xs->nslices) {
-            peer->recv_head = xs->recv_next;
-            if (peer->recv_head == NULL) {
-                peer->recv_tail = NULL;
+        if (ch->recv_head == xs && xs->recv_posted == xs->nslices) {
+            ch->recv_head = xs->recv_next;
+            if (ch->recv_head == NULL) {
+                ch->recv_tail = NULL;
             }
         }
     }
@@ -587,22 +608,23 @@ static int tt_exec_step(tutti_comm_t comm, tt_xstep_t *xs,
         uint32_t ready = (st->flags & TT_STEP_FORWARD) ? xs->recv_done
                                                        : xs->nslices;
         peer = &comm->peers[st->send_peer];
+        ch   = tt_peer_chan(peer, xs);
         ev += tt_exec_reap(xs, 0, res_p);
         if (*res_p < 0) {
             return ev;
         }
-        while (peer->send_head == xs && xs->send_posted < ready &&
+        while (ch->send_head == xs && xs->send_posted < ready &&
                xs->send_posted - xs->send_done < xs->x->depth) {
-            *res_p = tt_exec_post_send(xs, peer);
+            *res_p = tt_exec_post_send(xs, peer, ch);
             if (*res_p < 0) {
                 return ev;
             }
             ev++;
         }
-        if (peer->send_head == xs && xs->send_posted == xs->nslices) {
-            peer->send_head = xs->send_next;
-            if (peer->send_head == NULL) {
-                peer->send_tail = NULL;
+        if (ch->send_head == xs && xs->send_posted == xs->nslices) {
+            ch->send_head = xs->send_next;
+            if (ch->send_head == NULL) {
+                ch->send_tail = NULL;
             }
         }
     }

@@ -23,7 +23,10 @@
  * step order) has the same element counts as the sequence of b's receives
  * from a. A step starts only when every step it depends on is complete; the
  * executor posts to each peer strictly in step order, so a step waiting on
- * its dependencies holds back later steps to the same peer.
+ * its dependencies holds back later steps to the same peer. That order is
+ * kept per channel (transport.h): collective schedules use
+ * TT_CHANNEL_COLL, point-to-point calls TT_CHANNEL_P2P, and the steps of
+ * one channel never wait for those of the other.
  *
  * Buffers are named, not pointed to, so that a schedule is a pure function of
  * (collective, count, datatype, rank, nranks) and can be simulated, costed and
@@ -96,6 +99,9 @@ typedef struct tt_sched {
     const char      *algo;     /* name of the algorithm that built it */
     uint8_t          tag_kind; /* the collective, carried in message tags
                                   so that mismatched calls are caught */
+    uint8_t          channel;  /* TT_CHANNEL_COLL (0, the default) or
+                                  TT_CHANNEL_P2P: its per-peer order and
+                                  bit 63 of its tags */
 } tt_sched_t;
 
 /* Empty schedule for (datatype, op, rank, nranks). */

@@ -10,10 +10,14 @@
  *        -> ep_close (each endpoint) -> fini
  *
  * Matching: messages between two endpoints are matched in posting order
- * (each direction is a FIFO, like MPI's non-overtaking rule). The tag is
- * carried and checked by the receiver: a mismatch means the ranks ran
- * different schedules, and the receive fails with TUTTI_ERR_INVALID_USAGE.
- * A receive posted for `len` bytes must meet a message of exactly `len`.
+ * per direction and channel (each (direction, channel) is a FIFO, like
+ * MPI's non-overtaking rule). The channel is bit 63 of the tag (see
+ * TT_TAG_CHANNEL_P2P below): messages of different channels never match
+ * each other, and one channel's messages never wait behind the other's.
+ * The tag is carried and checked by the receiver: a mismatch means the
+ * ranks ran different schedules, and the receive fails with
+ * TUTTI_ERR_INVALID_USAGE. A receive posted for `len` bytes must meet a
+ * message of exactly `len`.
  *
  * Requests are owned by the caller (libfabric's fi_context): the transport
  * may use req->priv and must not allocate per message on the data path.
@@ -38,6 +42,27 @@ struct tt_config;
 
 #define TT_ADDR_MAX 256    /* bytes a transport may publish per rank */
 #define TT_HOSTID_MAX 128  /* host identity string, NUL included */
+
+/*
+ * Channels: bit 63 of every tag. Channel 0 carries the collectives'
+ * messages, channel 1 the point-to-point ones (MPI keeps the two in
+ * separate contexts for the same reason): a program may post a send, then
+ * a collective, then the matching receive, so one rank's first message to a
+ * peer may be a point-to-point one while that peer's first receive from it
+ * belongs to the collective. A transport keeps a separate order per
+ * (direction, channel), with a queue per channel or with bit 63 among the
+ * bits it matches on, and carries bit 63 through to the receiver's check.
+ * The other 63 bits are the core's (src/sched.c): a kind byte at bits
+ * 32-39 and a message number in the low 32.
+ */
+#define TT_CHANNEL_COLL    0
+#define TT_CHANNEL_P2P     1
+#define TT_NUM_CHANNELS    2
+#define TT_TAG_CHANNEL_BIT 63
+#define TT_TAG_CHANNEL_P2P ((uint64_t)TT_CHANNEL_P2P << TT_TAG_CHANNEL_BIT)
+/* The channel of a tag: TT_CHANNEL_COLL or TT_CHANNEL_P2P. */
+#define TT_TAG_CHANNEL(_tag)                                                 \
+    ((unsigned)((uint64_t)(_tag) >> TT_TAG_CHANNEL_BIT))
 
 /* Capability bits (tt_transport_ops_t.caps). */
 #define TT_CAP_SAME_HOST_ONLY (1u << 0) /* reaches only ranks on its host */
@@ -132,9 +157,10 @@ typedef struct tt_transport_ops {
     tutti_result_t (*connect_done)(tt_tp_t *tp);
 
     /*
-     * Posts a send of len bytes (0 allowed) with `tag`. Never blocks; sets
-     * req->status (see the header comment). Returns an error only when the
-     * request could not be posted; it then never completes.
+     * Posts a send of len bytes (0 allowed) with `tag`, on the channel its
+     * bit 63 names. Never blocks; sets req->status (see the header
+     * comment). Returns an error only when the request could not be
+     * posted; it then never completes.
      */
     tutti_result_t (*isend)(tt_ep_t *ep, const void *buf, size_t len,
                             uint64_t tag, tt_req_t *req);

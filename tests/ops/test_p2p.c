@@ -483,7 +483,6 @@ static int tt_p2p_with_collectives(int rank, int nranks, tutti_comm_t comm,
  * and r + 1 its receive after it. tutti.h asks only that collectives come
  * in the same order everywhere and that messages between two ranks match
  * in issue order; both hold, so this must work (NCCL and MPI run it).
- * Disabled below: see the test.
  */
 static int tt_p2p_symmetric_interleave(int rank, int nranks,
                                        tutti_comm_t comm, uint64_t *seed)
@@ -620,17 +619,14 @@ ParameterizedTest(int *nranks, p2p, groups_and_ordering, .timeout = 200)
 }
 
 /*
- * Disabled: fails with TUTTI_ERR_INVALID_USAGE "shm: peer r sent tag
- * 0x700000000 ... where tag 0 ... was expected: ranks ran different
- * collectives". The executor numbers the messages to each peer in one
- * sequence shared by point-to-point and collective steps (src/sched.c,
- * tt_peer_t send_msgs/recv_msgs), so a send and its receive must sit
- * between the same collectives on both ranks, which the symmetric program
- * above does not do. Enable once point-to-point has its own sequence (or
- * build with -DTT_OPS_KNOWN_BUGS=1 to run it now).
+ * Point-to-point and collective messages travel on separate channels
+ * (transports/transport.h), each with its own order and message numbers:
+ * with one order shared by both, rank r's first message to r + 1 was the
+ * send while r + 1's first receive from r was the collective's, and the
+ * receive failed with TUTTI_ERR_INVALID_USAGE ("shm: peer r sent tag
+ * 0x700000000 ... where tag 0 ... was expected").
  */
-Test(p2p, send_collective_receive, .timeout = 120,
-     .disabled = !TT_OPS_KNOWN_BUGS)
+Test(p2p, send_collective_receive, .timeout = 120)
 {
     tt_p2p_plan_t plan = {tt_p2p_interleave, TT_P2P_NELEMS(tt_p2p_interleave)};
 

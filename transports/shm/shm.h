@@ -4,16 +4,25 @@
  * shared between shm_init.c (life cycle) and shm_fifo.c (data path).
  *
  * Segments. Each rank creates one POSIX shm segment at init,
- * "/tutti-<job id in hex>-<rank>", holding its INBOUND FIFOs: one per other
+ * "/tutti-<job id in hex>-<rank>", holding its INBOUND FIFOs: two per other
  * rank on the host, in the order of params->local_ranks with self left out.
- * The receiver owns the segment and decides its geometry (slots, slot size);
- * a sender maps only its own FIFO of the receiver's segment at connect()
- * and learns the geometry from the published address. Every rank unlinks
- * its segment in connect_done(), so none survives a crash after that (and
- * fini before connect_done removes the whole host's, see shm_init.c).
+ * The two are the channels of transport.h: the collectives' FIFO
+ * (TT_CHANNEL_COLL, nslots slots) and right after it the point-to-point
+ * FIFO (TT_CHANNEL_P2P, at most TT_SHM_P2P_NSLOTS slots of the same size):
  *
- * One FIFO (fifo_size bytes, a multiple of the page size, so that a sender
- * can map exactly its FIFO):
+ *   sender 0: [ coll FIFO | p2p FIFO ]  sender 1: [ coll FIFO | p2p FIFO ] ...
+ *
+ * Each channel is its own ring with its own positions, so a message of one
+ * channel never waits behind the other's: bit 63 of a tag picks the FIFO
+ * on both sides. The receiver owns the segment and decides its geometry
+ * (slots per channel, slot size); a sender maps only its own pair of FIFOs
+ * of the receiver's segment at connect() and learns the geometry from the
+ * published address. Every rank unlinks its segment in connect_done(), so
+ * none survives a crash after that (and fini before connect_done removes
+ * the whole host's, see shm_init.c).
+ *
+ * One FIFO (fifo_size[channel] bytes, a multiple of the page size, so that
+ * a sender can map exactly its pair):
  *
  *   0     identity line: magic, job id, owner and sender ranks, geometry;
  *         written by the owner at init, read by the sender at connect
@@ -44,10 +53,14 @@
 #include "internal.h"
 #include "transport.h"
 
-#define TT_SHM_MAGIC      0x7474736d66696631ull /* "ttsmfif1" */
+#define TT_SHM_MAGIC      0x7474736d66696632ull /* "ttsmfif2" */
 #define TT_SHM_ADDR_MAGIC 0x74747368u           /* "ttsh" */
 #define TT_SHM_NAME_MAX   48  /* "/tutti-" + 16 hex + "-" + rank, NUL */
 #define TT_SHM_INLINE_MAX 24  /* fragment bytes carried in the header line */
+/* Slots of a point-to-point FIFO (fewer if TUTTI_SHM_NSLOTS is smaller):
+ * point-to-point messages stream through it all the same, and the
+ * collectives keep the larger ring their pipelines fill. */
+#define TT_SHM_P2P_NSLOTS 4u
 
 /* The FIFO's first line: who owns it, who may write it, its geometry. */
 typedef struct tt_shm_fifo_id {
@@ -56,7 +69,7 @@ typedef struct tt_shm_fifo_id {
     int32_t  owner_rank;  /* the receiver */
     int32_t  sender_rank; /* the only rank allowed to write here */
     uint32_t nslots;
-    uint32_t reserved;
+    uint32_t channel;     /* TT_CHANNEL_COLL or TT_CHANNEL_P2P */
     uint64_t slot_size;   /* payload bytes of one slot */
 } tt_shm_fifo_id_t;
 
@@ -90,9 +103,10 @@ typedef struct tt_shm_addr {
     uint32_t magic;     /* TT_SHM_ADDR_MAGIC */
     int32_t  rank;      /* the segment's owner */
     int32_t  nlocal;    /* ranks on its host, as its owner counted them */
-    uint32_t nslots;
+    uint32_t reserved;
+    uint32_t nslots[TT_NUM_CHANNELS];    /* per channel */
     uint64_t slot_size;
-    uint64_t fifo_size; /* bytes between FIFOs, a multiple of the page */
+    uint64_t fifo_size[TT_NUM_CHANNELS]; /* a multiple of the page */
     uint64_t seg_size;  /* 0: no segment (the owner is alone on its host) */
     char     name[TT_SHM_NAME_MAX];
 } tt_shm_addr_t;
@@ -118,18 +132,24 @@ typedef struct tt_shm_queue {
     tt_req_t *tail;
 } tt_shm_queue_t;
 
-struct tt_ep {
-    /* data path first: progress() on an endpoint with nothing new reads
-     * the queue heads and the rx position, all in the first cache line */
+/* One channel of an endpoint: its requests and its FIFO each way. */
+typedef struct tt_shm_chan {
     tt_shm_queue_t sendq;  /* the head may be partly sent */
     tt_shm_queue_t recvq;  /* the head may be partly received */
     tt_shm_fifo_t  rx;     /* the peer's FIFO in our segment */
     tt_shm_fifo_t  tx;     /* our FIFO in the peer's segment */
+} tt_shm_chan_t;
+
+struct tt_ep {
+    /* data path first: progress() on an endpoint with nothing new reads
+     * the collective channel's queue heads and rx position in the first
+     * cache line, and the point-to-point channel's in the next ones */
+    tt_shm_chan_t  chan[TT_NUM_CHANNELS];
     tt_tp_t       *tp;
     int            active; /* index in tp->active, -1 when idle */
     int            peer_rank;
     int            peer_local;
-    void          *tx_map; /* our mapping of the peer's FIFO */
+    void          *tx_map; /* our mapping of the peer's pair of FIFOs */
     size_t         tx_map_len;
 };
 
@@ -151,8 +171,9 @@ struct tt_tp {
     size_t       seg_size;
     int          seg_linked;  /* the name still exists in /dev/shm */
     size_t       slot_size;
-    uint32_t     nslots;
-    size_t       fifo_size;
+    uint32_t     nslots[TT_NUM_CHANNELS];
+    size_t       fifo_size[TT_NUM_CHANNELS];
+    size_t       pair_size;   /* both FIFOs of one sender */
     size_t       page_size;
     /* per local index: its endpoint */
     tt_ep_t    **eps;
@@ -168,10 +189,24 @@ enum {
     TT_SHM_PRIV_DONE = 3  /* bytes sent or received so far */
 };
 
-/* Index of a peer's inbound FIFO in the segment of local rank `owner`. */
+/* Index of a peer's inbound pair of FIFOs in the segment of local rank
+ * `owner`. */
 static inline int tt_shm_fifo_index(int owner_local, int sender_local)
 {
     return sender_local < owner_local ? sender_local : sender_local - 1;
+}
+
+/* Offset of channel c's FIFO in a sender's pair: the point-to-point FIFO
+ * follows the collectives' one (of coll_fifo_size bytes). */
+static inline size_t tt_shm_chan_offset(size_t coll_fifo_size, int c)
+{
+    return c == TT_CHANNEL_P2P ? coll_fifo_size : 0;
+}
+
+/* Slots of channel c's FIFOs when the collectives' have nslots. */
+static inline uint32_t tt_shm_chan_nslots(uint32_t nslots, int c)
+{
+    return c == TT_CHANNEL_P2P ? TT_MIN(nslots, TT_SHM_P2P_NSLOTS) : nslots;
 }
 
 /* Segment name of `rank` in job `job_id` into name (TT_SHM_NAME_MAX). */

@@ -3,8 +3,13 @@
  * the FIFOs laid out in shm.h. Nothing here allocates, blocks or makes a
  * system call.
  *
- * Sending copies a message into the free slots of the endpoint's outbound
- * FIFO, fragment by fragment; what does not fit waits on the endpoint's send
+ * Every endpoint has two channels (transport.h, shm.h), each with its own
+ * queues and FIFOs; bit 63 of a request's tag picks its channel, and
+ * everything below works on one channel at a time, so the channels'
+ * messages never meet.
+ *
+ * Sending copies a message into the free slots of the channel's outbound
+ * FIFO, fragment by fragment; what does not fit waits on the channel's send
  * queue, in posting order, and progress() continues it as the receiver frees
  * slots. A send completes once its last byte is in the FIFO.
  *
@@ -131,22 +136,22 @@ static int tt_shm_send_push(tt_shm_fifo_t *fifo, tt_req_t *req)
     return 1;
 }
 
-/* Continues the endpoint's queued sends in order; returns how many ended. */
-static unsigned tt_shm_send_progress(tt_ep_t *ep)
+/* Continues a channel's queued sends in order; returns how many ended. */
+static unsigned tt_shm_send_progress(tt_shm_chan_t *ch)
 {
     unsigned count = 0;
 
-    while (ep->sendq.head != NULL &&
-           tt_shm_send_push(&ep->tx, ep->sendq.head)) {
-        tt_shm_queue_complete(&ep->sendq, TUTTI_SUCCESS);
+    while (ch->sendq.head != NULL &&
+           tt_shm_send_push(&ch->tx, ch->sendq.head)) {
+        tt_shm_queue_complete(&ch->sendq, TUTTI_SUCCESS);
         count++;
     }
     return count;
 }
 
 /* The message at the head of the FIFO is not the one this receive wants. */
-static void tt_shm_recv_mismatch(tt_ep_t *ep, tt_req_t *req,
-                                 const tt_shm_slot_hdr_t *hdr)
+static void tt_shm_recv_mismatch(const tt_ep_t *ep, tt_shm_chan_t *ch,
+                                 tt_req_t *req, const tt_shm_slot_hdr_t *hdr)
 {
     uint64_t done = req->priv[TT_SHM_PRIV_DONE];
     int      status;
@@ -156,10 +161,12 @@ static void tt_shm_recv_mismatch(tt_ep_t *ep, tt_req_t *req,
         status = tutti__error(
             TUTTI_ERR_INVALID_USAGE,
             "shm: peer %d sent tag %#" PRIx64 " of %" PRIu64 " bytes where "
-            "tag %#" PRIx64 " of %" PRIu64 " bytes was expected: ranks ran "
-            "different collectives",
+            "tag %#" PRIx64 " of %" PRIu64 " bytes was expected: %s",
             ep->peer_rank, hdr->tag, hdr->msg_len,
-            req->priv[TT_SHM_PRIV_TAG], req->priv[TT_SHM_PRIV_LEN]);
+            req->priv[TT_SHM_PRIV_TAG], req->priv[TT_SHM_PRIV_LEN],
+            TT_TAG_CHANNEL(hdr->tag) == TT_CHANNEL_P2P
+                ? "a point-to-point receive does not match its send"
+                : "ranks ran different collectives");
     } else {
         status = tutti__error(
             TUTTI_ERR_REMOTE,
@@ -168,21 +175,21 @@ static void tt_shm_recv_mismatch(tt_ep_t *ep, tt_req_t *req,
             " was expected: the FIFO is corrupt",
             ep->peer_rank, hdr->frag_len, hdr->offset, hdr->msg_len, done);
     }
-    tt_shm_queue_complete(&ep->recvq, status);
+    tt_shm_queue_complete(&ch->recvq, status);
 }
 
 /*
- * Moves filled slots of the inbound FIFO into the posted receives, oldest
- * first, while both exist. Returns how many receives ended (with success or
- * an error).
+ * Moves filled slots of a channel's inbound FIFO into its posted receives,
+ * oldest first, while both exist. Returns how many receives ended (with
+ * success or an error).
  */
-static unsigned tt_shm_recv_progress(tt_ep_t *ep)
+static unsigned tt_shm_recv_progress(const tt_ep_t *ep, tt_shm_chan_t *ch)
 {
-    tt_shm_fifo_t *fifo  = &ep->rx;
+    tt_shm_fifo_t *fifo  = &ch->rx;
     unsigned       count = 0;
     tt_req_t      *req;
 
-    while ((req = ep->recvq.head) != NULL) {
+    while ((req = ch->recvq.head) != NULL) {
         tt_shm_slot_hdr_t *hdr = &fifo->hdrs[fifo->idx];
         uint64_t           len, done;
         const char        *src;
@@ -199,7 +206,7 @@ static unsigned tt_shm_recv_progress(tt_ep_t *ep)
             frag > fifo->slot_size ||
             (done == 0 && (hdr->tag != req->priv[TT_SHM_PRIV_TAG] ||
                            hdr->msg_len != len))) {
-            tt_shm_recv_mismatch(ep, req, hdr);
+            tt_shm_recv_mismatch(ep, ch, req, hdr);
             count++;
             continue;
         }
@@ -223,7 +230,7 @@ static unsigned tt_shm_recv_progress(tt_ep_t *ep)
         atomic_store_explicit(fifo->tail, fifo->pos, memory_order_release);
 
         if (done == len) {
-            tt_shm_queue_complete(&ep->recvq, TUTTI_SUCCESS);
+            tt_shm_queue_complete(&ch->recvq, TUTTI_SUCCESS);
             count++;
         } else {
             req->priv[TT_SHM_PRIV_DONE] = done;
@@ -245,6 +252,8 @@ static void tt_shm_req_init(tt_req_t *req, const void *buf, size_t len,
 tutti_result_t tt_shm_isend(tt_ep_t *ep, const void *buf, size_t len,
                             uint64_t tag, tt_req_t *req)
 {
+    tt_shm_chan_t *ch = &ep->chan[TT_TAG_CHANNEL(tag)];
+
     if (buf == NULL && len > 0) {
         return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
                             "shm: send of %zu bytes to peer %d from a NULL "
@@ -253,11 +262,11 @@ tutti_result_t tt_shm_isend(tt_ep_t *ep, const void *buf, size_t len,
     tt_shm_req_init(req, buf, len, tag);
 
     /* Nothing queued ahead of it: copy now, and most sends end here. */
-    if (ep->sendq.head == NULL && tt_shm_send_push(&ep->tx, req)) {
+    if (ch->sendq.head == NULL && tt_shm_send_push(&ch->tx, req)) {
         req->status = TUTTI_SUCCESS;
         return TUTTI_SUCCESS;
     }
-    tt_shm_queue_push(&ep->sendq, req);
+    tt_shm_queue_push(&ch->sendq, req);
     tt_shm_ep_activate(ep);
     return TUTTI_SUCCESS;
 }
@@ -265,6 +274,8 @@ tutti_result_t tt_shm_isend(tt_ep_t *ep, const void *buf, size_t len,
 tutti_result_t tt_shm_irecv(tt_ep_t *ep, void *buf, size_t len, uint64_t tag,
                             tt_req_t *req)
 {
+    tt_shm_chan_t *ch = &ep->chan[TT_TAG_CHANNEL(tag)];
+
     if (buf == NULL && len > 0 && req->deliver == NULL) {
         return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
                             "shm: receive of %zu bytes from peer %d into a "
@@ -272,34 +283,51 @@ tutti_result_t tt_shm_irecv(tt_ep_t *ep, void *buf, size_t len, uint64_t tag,
                             len, ep->peer_rank);
     }
     tt_shm_req_init(req, buf, len, tag);
-    tt_shm_queue_push(&ep->recvq, req);
+    tt_shm_queue_push(&ch->recvq, req);
 
     /* The message may be waiting already: take it now. */
-    if (ep->recvq.head == req) {
-        tt_shm_recv_progress(ep);
+    if (ch->recvq.head == req) {
+        tt_shm_recv_progress(ep, ch);
     }
-    if (ep->recvq.head != NULL) {
+    if (ch->recvq.head != NULL) {
         tt_shm_ep_activate(ep);
     }
     return TUTTI_SUCCESS;
 }
 
+/* Progresses both channels of an active endpoint; returns how many
+ * requests ended, and *idle_p = 1 when none is left queued. */
+static unsigned tt_shm_ep_progress(tt_ep_t *ep, int *idle_p)
+{
+    unsigned count = 0;
+    int      c, idle = 1;
+
+    for (c = 0; c < TT_NUM_CHANNELS; c++) {
+        tt_shm_chan_t *ch = &ep->chan[c];
+
+        if (ch->sendq.head != NULL) {
+            count += tt_shm_send_progress(ch);
+        }
+        if (ch->recvq.head != NULL) {
+            count += tt_shm_recv_progress(ep, ch);
+        }
+        idle &= ch->sendq.head == NULL && ch->recvq.head == NULL;
+    }
+    *idle_p = idle;
+    return count;
+}
+
 unsigned tt_shm_progress(tt_tp_t *tp)
 {
     unsigned count = 0;
-    int      i;
+    int      i, idle;
 
     /* Backwards, so that deactivating (swap with the last) skips nothing. */
     for (i = tp->nactive - 1; i >= 0; i--) {
         tt_ep_t *ep = tp->active[i];
 
-        if (ep->sendq.head != NULL) {
-            count += tt_shm_send_progress(ep);
-        }
-        if (ep->recvq.head != NULL) {
-            count += tt_shm_recv_progress(ep);
-        }
-        if (ep->sendq.head == NULL && ep->recvq.head == NULL) {
+        count += tt_shm_ep_progress(ep, &idle);
+        if (idle) {
             tt_shm_ep_deactivate(ep);
         }
     }
@@ -308,11 +336,17 @@ unsigned tt_shm_progress(tt_tp_t *tp)
 
 void tt_shm_ep_abort(tt_ep_t *ep)
 {
-    while (ep->sendq.head != NULL) {
-        tt_shm_queue_complete(&ep->sendq, TUTTI_ERR_ABORTED);
-    }
-    while (ep->recvq.head != NULL) {
-        tt_shm_queue_complete(&ep->recvq, TUTTI_ERR_ABORTED);
+    int c;
+
+    for (c = 0; c < TT_NUM_CHANNELS; c++) {
+        tt_shm_chan_t *ch = &ep->chan[c];
+
+        while (ch->sendq.head != NULL) {
+            tt_shm_queue_complete(&ch->sendq, TUTTI_ERR_ABORTED);
+        }
+        while (ch->recvq.head != NULL) {
+            tt_shm_queue_complete(&ch->recvq, TUTTI_ERR_ABORTED);
+        }
     }
     if (ep->active >= 0) {
         tt_shm_ep_deactivate(ep);

@@ -2,8 +2,9 @@
  * The shared-memory transport's life cycle and its ops table: the instance
  * (init/fini), the segment of inbound FIFOs it owns (created at init,
  * unlinked at connect_done), the address it publishes, and the endpoints
- * (connect maps our FIFO in the peer's segment; ep_close unmaps it). The
- * data path is in shm_fifo.c; the memory layout is described in shm.h.
+ * (connect maps our pair of FIFOs, one per channel, in the peer's segment;
+ * ep_close unmaps it). The data path is in shm_fifo.c; the memory layout is
+ * described in shm.h.
  *
  * Cleanup on failure: a segment's name exists from init until
  * connect_done. If fini comes first, it unlinks the segment names of every
@@ -72,11 +73,14 @@ static int tt_shm_local_index(const tt_tp_t *tp, int rank)
     return -1;
 }
 
-static char *tt_shm_fifo_base(tt_tp_t *tp, int peer_local)
+/* Where the inbound FIFO of channel c from a local peer lies in our
+ * segment. */
+static char *tt_shm_fifo_base(tt_tp_t *tp, int peer_local, int c)
 {
     int idx = tt_shm_fifo_index(tp->local_idx, peer_local);
 
-    return tp->seg + (size_t)idx * tp->fifo_size;
+    return tp->seg + (size_t)idx * tp->pair_size +
+           tt_shm_chan_offset(tp->fifo_size[TT_CHANNEL_COLL], c);
 }
 
 /*
@@ -89,7 +93,7 @@ static tutti_result_t tt_shm_seg_create(tt_tp_t *tp)
 {
     tutti_result_t status;
     char          *seg;
-    int            fd, rc, i;
+    int            fd, rc, i, c;
 
     fd = shm_open(tp->seg_name, O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
@@ -110,11 +114,12 @@ static tutti_result_t tt_shm_seg_create(tt_tp_t *tp)
     if (rc == ENOSPC) {
         status = tutti__error(TUTTI_ERR_SYSTEM,
                               "shm: no space left in /dev/shm for segment %s "
-                              "of %zu bytes (%d FIFOs of %u slots of %zu "
-                              "bytes): enlarge /dev/shm or lower "
+                              "of %zu bytes (%d pairs of FIFOs of %u + %u "
+                              "slots of %zu bytes): enlarge /dev/shm or lower "
                               "TUTTI_SHM_NSLOTS or TUTTI_SHM_SLOT_SIZE",
                               tp->seg_name, tp->seg_size, tp->nlocal - 1,
-                              tp->nslots, tp->slot_size);
+                              tp->nslots[TT_CHANNEL_COLL],
+                              tp->nslots[TT_CHANNEL_P2P], tp->slot_size);
         goto err_unlink;
     } else if (rc != 0) {
         status = tutti__error(TUTTI_ERR_SYSTEM,
@@ -135,25 +140,26 @@ static tutti_result_t tt_shm_seg_create(tt_tp_t *tp)
     close(fd);
 
     /* Fresh tmpfs pages are zero: every tail and seq starts at 0. */
+    tp->seg = seg;
     for (i = 0; i < tp->nlocal; i++) {
-        tt_shm_fifo_id_t *id;
-
         if (i == tp->local_idx) {
             continue;
         }
-        id  = (tt_shm_fifo_id_t *)(seg + (size_t)tt_shm_fifo_index(
-                                             tp->local_idx, i) *
-                                             tp->fifo_size);
-        *id = (tt_shm_fifo_id_t){
-            .magic       = TT_SHM_MAGIC,
-            .job_id      = tp->job_id,
-            .owner_rank  = tp->rank,
-            .sender_rank = tp->local_ranks[i],
-            .nslots      = tp->nslots,
-            .slot_size   = tp->slot_size,
-        };
+        for (c = 0; c < TT_NUM_CHANNELS; c++) {
+            tt_shm_fifo_id_t *id =
+                (tt_shm_fifo_id_t *)tt_shm_fifo_base(tp, i, c);
+
+            *id = (tt_shm_fifo_id_t){
+                .magic       = TT_SHM_MAGIC,
+                .job_id      = tp->job_id,
+                .owner_rank  = tp->rank,
+                .sender_rank = tp->local_ranks[i],
+                .nslots      = tp->nslots[c],
+                .channel     = (uint32_t)c,
+                .slot_size   = tp->slot_size,
+            };
+        }
     }
-    tp->seg = seg;
     return TUTTI_SUCCESS;
 
 err_unlink:
@@ -172,6 +178,7 @@ static tutti_result_t tt_shm_init(const tt_tp_params_t *params,
     tutti_result_t     status;
     tt_tp_t           *tp;
     long               page;
+    int                c;
 
     if (cfg->shm_slot_size == 0 || cfg->shm_slot_size % TT_CACHE_LINE != 0 ||
         cfg->shm_slot_size > UINT32_MAX || cfg->shm_nslots < 1) {
@@ -197,10 +204,13 @@ static tutti_result_t tt_shm_init(const tt_tp_params_t *params,
     tp->job_id    = params->job_id;
     tp->nlocal    = params->nlocal;
     tp->slot_size = cfg->shm_slot_size;
-    tp->nslots    = (uint32_t)cfg->shm_nslots;
     tp->page_size = (size_t)page;
-    tp->fifo_size = tt_shm_fifo_size(tp->nslots, tp->slot_size,
-                                     tp->page_size);
+    for (c = 0; c < TT_NUM_CHANNELS; c++) {
+        tp->nslots[c]    = tt_shm_chan_nslots((uint32_t)cfg->shm_nslots, c);
+        tp->fifo_size[c] = tt_shm_fifo_size(tp->nslots[c], tp->slot_size,
+                                            tp->page_size);
+        tp->pair_size += tp->fifo_size[c];
+    }
     snprintf(tp->hostid, sizeof(tp->hostid), "%s", params->self->hostid);
     tt_shm_seg_name(tp->seg_name, tp->job_id, tp->rank);
 
@@ -224,13 +234,15 @@ static tutti_result_t tt_shm_init(const tt_tp_params_t *params,
     }
 
     if (tp->nlocal > 1) {
-        tp->seg_size = (size_t)(tp->nlocal - 1) * tp->fifo_size;
+        tp->seg_size = (size_t)(tp->nlocal - 1) * tp->pair_size;
         TT_CHECK_GOTO(tt_shm_seg_create(tp), status, err_fini);
     }
     TT_INFO(TT_SUB_SHM,
-            "shm: segment %s of %zu bytes: %d inbound FIFOs of %u slots of "
-            "%zu bytes", tp->nlocal > 1 ? tp->seg_name : "(none)",
-            tp->seg_size, tp->nlocal - 1, tp->nslots, tp->slot_size);
+            "shm: segment %s of %zu bytes: %d pairs of inbound FIFOs "
+            "(collectives, point to point) of %u + %u slots of %zu bytes",
+            tp->nlocal > 1 ? tp->seg_name : "(none)", tp->seg_size,
+            tp->nlocal - 1, tp->nslots[TT_CHANNEL_COLL],
+            tp->nslots[TT_CHANNEL_P2P], tp->slot_size);
     tp->ready = 1;
     *tp_p = tp;
     return TUTTI_SUCCESS;
@@ -279,11 +291,15 @@ static tutti_result_t tt_shm_address(tt_tp_t *tp, void *buf, size_t *len_p)
         .magic     = TT_SHM_ADDR_MAGIC,
         .rank      = tp->rank,
         .nlocal    = tp->nlocal,
-        .nslots    = tp->nslots,
         .slot_size = tp->slot_size,
-        .fifo_size = tp->fifo_size,
         .seg_size  = tp->seg_size,
     };
+    int           c;
+
+    for (c = 0; c < TT_NUM_CHANNELS; c++) {
+        addr.nslots[c]    = tp->nslots[c];
+        addr.fifo_size[c] = tp->fifo_size[c];
+    }
 
     if (*len_p < sizeof(addr)) {
         return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
@@ -301,6 +317,23 @@ static int tt_shm_reachable(tt_tp_t *tp, const tt_peer_info_t *peer)
     return peer->rank != tp->rank &&
            strncmp(peer->hostid, tp->hostid, TT_HOSTID_MAX) == 0 &&
            tt_shm_local_index(tp, peer->rank) >= 0;
+}
+
+/* The bytes a sender maps in the segment of the owner of addr: its pair
+ * of FIFOs. */
+static uint64_t tt_shm_addr_pair_size(const tt_shm_addr_t *addr)
+{
+    return addr->fifo_size[TT_CHANNEL_COLL] + addr->fifo_size[TT_CHANNEL_P2P];
+}
+
+/* Checks the geometry of one channel's FIFOs in a published address. */
+static int tt_shm_addr_chan_ok(const tt_tp_t *tp, const tt_shm_addr_t *addr,
+                               int c)
+{
+    return addr->nslots[c] != 0 &&
+           addr->fifo_size[c] == tt_shm_fifo_size(addr->nslots[c],
+                                                  addr->slot_size,
+                                                  tp->page_size);
 }
 
 /* Checks a published address against what we know of its owner. */
@@ -326,27 +359,31 @@ static tutti_result_t tt_shm_addr_check(const tt_tp_t *tp, int peer_rank,
                             "rank %d counts %d: the host ids disagree",
                             peer_rank, addr->nlocal, tp->rank, tp->nlocal);
     }
-    if (addr->nslots == 0 || addr->slot_size == 0 ||
-        addr->slot_size > UINT32_MAX ||
-        addr->fifo_size != tt_shm_fifo_size(addr->nslots, addr->slot_size,
-                                            tp->page_size) ||
-        addr->seg_size != (uint64_t)(tp->nlocal - 1) * addr->fifo_size) {
+    if (addr->slot_size == 0 || addr->slot_size > UINT32_MAX ||
+        !tt_shm_addr_chan_ok(tp, addr, TT_CHANNEL_COLL) ||
+        !tt_shm_addr_chan_ok(tp, addr, TT_CHANNEL_P2P) ||
+        addr->seg_size !=
+            (uint64_t)(tp->nlocal - 1) * tt_shm_addr_pair_size(addr)) {
         return tutti__error(TUTTI_ERR_REMOTE,
                             "shm: address of peer %d has an inconsistent "
-                            "geometry (%u slots of %" PRIu64 " bytes, FIFO "
-                            "%" PRIu64 ", segment %" PRIu64 " bytes)",
-                            peer_rank, addr->nslots, addr->slot_size,
-                            addr->fifo_size, addr->seg_size);
+                            "geometry (%u + %u slots of %" PRIu64 " bytes, "
+                            "FIFOs of %" PRIu64 " + %" PRIu64 ", segment "
+                            "%" PRIu64 " bytes)",
+                            peer_rank, addr->nslots[TT_CHANNEL_COLL],
+                            addr->nslots[TT_CHANNEL_P2P], addr->slot_size,
+                            addr->fifo_size[TT_CHANNEL_COLL],
+                            addr->fifo_size[TT_CHANNEL_P2P], addr->seg_size);
     }
     return TUTTI_SUCCESS;
 }
 
-/* Maps our FIFO in the segment described by addr into *map_p. */
+/* Maps our pair of FIFOs in the segment described by addr into *map_p. */
 static tutti_result_t tt_shm_map_peer(tt_tp_t *tp, int peer_local,
                                       const tt_shm_addr_t *addr,
                                       void **map_p)
 {
-    int         idx = tt_shm_fifo_index(peer_local, tp->local_idx);
+    int         idx  = tt_shm_fifo_index(peer_local, tp->local_idx);
+    uint64_t    pair = tt_shm_addr_pair_size(addr);
     struct stat st;
     void       *map;
     int         fd;
@@ -366,37 +403,43 @@ static tutti_result_t tt_shm_map_peer(tt_tp_t *tp, int peer_local,
                             " bytes it published",
                             addr->name, addr->rank, addr->seg_size);
     }
-    map = mmap(NULL, addr->fifo_size, PROT_READ | PROT_WRITE,
-               MAP_SHARED | MAP_POPULATE, fd,
-               (off_t)((uint64_t)idx * addr->fifo_size));
+    map = mmap(NULL, pair, PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_POPULATE, fd, (off_t)((uint64_t)idx * pair));
     if (map == MAP_FAILED) {
         close(fd);
         return tutti__error(TUTTI_ERR_SYSTEM,
                             "shm: mmap of %" PRIu64 " bytes at offset %" PRIu64
                             " of segment %s (peer %d) failed: %s",
-                            addr->fifo_size, (uint64_t)idx * addr->fifo_size,
-                            addr->name, addr->rank, strerror(errno));
+                            pair, (uint64_t)idx * pair, addr->name,
+                            addr->rank, strerror(errno));
     }
     close(fd);
     *map_p = map;
     return TUTTI_SUCCESS;
 }
 
-/* Checks that the FIFO we mapped was set up by the peer for us. */
-static tutti_result_t tt_shm_fifo_check(const tt_tp_t *tp, const void *map,
+/* Checks that both FIFOs we mapped were set up by the peer for us, each
+ * for its channel. */
+static tutti_result_t tt_shm_fifo_check(const tt_tp_t *tp, const char *map,
                                         const tt_shm_addr_t *addr)
 {
-    const tt_shm_fifo_id_t *id = map;
+    int c;
 
-    if (id->magic != TT_SHM_MAGIC || id->job_id != tp->job_id ||
-        id->owner_rank != addr->rank || id->sender_rank != tp->rank ||
-        id->nslots != addr->nslots || id->slot_size != addr->slot_size) {
-        return tutti__error(TUTTI_ERR_REMOTE,
-                            "shm: the FIFO for rank %d in segment %s of peer "
-                            "%d belongs to rank %d of job %016" PRIx64
-                            " instead",
-                            tp->rank, addr->name, addr->rank, id->sender_rank,
-                            id->job_id);
+    for (c = 0; c < TT_NUM_CHANNELS; c++) {
+        const tt_shm_fifo_id_t *id = (const tt_shm_fifo_id_t *)(
+            map + tt_shm_chan_offset(addr->fifo_size[TT_CHANNEL_COLL], c));
+
+        if (id->magic != TT_SHM_MAGIC || id->job_id != tp->job_id ||
+            id->owner_rank != addr->rank || id->sender_rank != tp->rank ||
+            id->channel != (uint32_t)c || id->nslots != addr->nslots[c] ||
+            id->slot_size != addr->slot_size) {
+            return tutti__error(TUTTI_ERR_REMOTE,
+                                "shm: the FIFO of channel %d for rank %d in "
+                                "segment %s of peer %d belongs to rank %d "
+                                "(channel %u) of job %016" PRIx64 " instead",
+                                c, tp->rank, addr->name, addr->rank,
+                                id->sender_rank, id->channel, id->job_id);
+        }
     }
     return TUTTI_SUCCESS;
 }
@@ -409,7 +452,7 @@ static tutti_result_t tt_shm_connect(tt_tp_t *tp, const tt_peer_info_t *peer,
     tt_shm_addr_t  addr;
     tt_ep_t       *ep;
     void          *map = NULL;
-    int            peer_local;
+    int            peer_local, c;
 
     peer_local = tt_shm_local_index(tp, peer->rank);
     if (peer_local < 0 || peer_local == tp->local_idx) {
@@ -433,26 +476,33 @@ static tutti_result_t tt_shm_connect(tt_tp_t *tp, const tt_peer_info_t *peer,
                               peer->rank);
         goto err_unmap;
     }
-    tt_shm_fifo_attach(&ep->tx, map, addr.nslots, addr.slot_size,
-                       tp->page_size);
-    tt_shm_fifo_attach(&ep->rx, tt_shm_fifo_base(tp, peer_local), tp->nslots,
-                       tp->slot_size, tp->page_size);
+    for (c = 0; c < TT_NUM_CHANNELS; c++) {
+        tt_shm_fifo_attach(&ep->chan[c].tx,
+                           (char *)map + tt_shm_chan_offset(
+                                             addr.fifo_size[TT_CHANNEL_COLL],
+                                             c),
+                           addr.nslots[c], addr.slot_size, tp->page_size);
+        tt_shm_fifo_attach(&ep->chan[c].rx,
+                           tt_shm_fifo_base(tp, peer_local, c), tp->nslots[c],
+                           tp->slot_size, tp->page_size);
+    }
     ep->tp         = tp;
     ep->active     = -1;
     ep->peer_rank  = peer->rank;
     ep->peer_local = peer_local;
     ep->tx_map     = map;
-    ep->tx_map_len = addr.fifo_size;
+    ep->tx_map_len = tt_shm_addr_pair_size(&addr);
     tp->eps[peer_local] = ep;
     TT_INFO(TT_SUB_SHM,
-            "shm: connected to peer %d: sending through %s (%u slots of "
-            "%" PRIu64 " bytes)", peer->rank, addr.name, addr.nslots,
+            "shm: connected to peer %d: sending through %s (%u + %u slots "
+            "of %" PRIu64 " bytes)", peer->rank, addr.name,
+            addr.nslots[TT_CHANNEL_COLL], addr.nslots[TT_CHANNEL_P2P],
             addr.slot_size);
     *ep_p = ep;
     return TUTTI_SUCCESS;
 
 err_unmap:
-    munmap(map, addr.fifo_size);
+    munmap(map, tt_shm_addr_pair_size(&addr));
     return status;
 }
 
