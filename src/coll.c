@@ -215,7 +215,7 @@ static tutti_result_t tt_call_post(tt_call_t *c, tutti_request_t *req_p)
 {
     tutti_request_t req = NULL;
     tt_op_t         op;
-    tt_exec_t      *x;
+    tt_exec_t      *x = NULL;
     tutti_result_t  res;
 
     if (c->empty) {
@@ -239,6 +239,9 @@ static tutti_result_t tt_call_post(tt_call_t *c, tutti_request_t *req_p)
     }
     TT_CHECK_GOTO(tutti__exec_issue(c->comm, &op, 1, &x), res, err_req);
     if (req_p != NULL) {
+        /* one pass now, so that the sends start before the user's next
+         * call (its result, good or bad, is what test/wait report) */
+        (void)tutti__exec_test(x);
         req->x = x;
         *req_p = req;
         return TUTTI_SUCCESS;

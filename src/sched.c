@@ -416,7 +416,8 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
             }
         }
     }
-    x->xops = calloc((size_t)x->nops, sizeof(*x->xops));
+    tt_assert(x->nops > 0);
+    x->xops = calloc((size_t)(unsigned)x->nops, sizeof(*x->xops));
     x->xs   = calloc((size_t)x->nsteps + 1, sizeof(*x->xs));
     x->reqs = calloc((size_t)x->nsteps * 2 * x->depth + 1, sizeof(*x->reqs));
     x->mem  = (mem + staging) > 0 ? malloc(mem + staging) : NULL;
@@ -449,6 +450,8 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
     }
     return TUTTI_SUCCESS;
 }
+
+static void tt_live_add(tutti_comm_t comm);
 
 tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
                                  tt_exec_t **x_p)
@@ -531,6 +534,7 @@ tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
         comm->execs_tail->next = x;
     }
     comm->execs_tail = x;
+    tt_live_add(comm);
     *x_p = x;
     return TUTTI_SUCCESS;
 
@@ -657,6 +661,45 @@ static void tt_exec_unlink(tutti_comm_t comm, tt_exec_t *x)
 }
 
 /*
+ * The communicators this thread has executions in flight on. Waiting on
+ * one request progresses them all, so that two ranks waiting on requests
+ * of two communicators in opposite orders do not wait on each other (MPI
+ * and NCCL behave so). Per thread, because a communicator is used by one
+ * thread at a time: a thread only ever drives communicators it issued
+ * work on. A communicator leaves the list when its last execution ends.
+ */
+#define TT_LIVE_MAX 64
+
+static _Thread_local tutti_comm_t tt_live[TT_LIVE_MAX];
+static _Thread_local int          tt_nlive;
+
+static void tt_live_add(tutti_comm_t comm)
+{
+    int i;
+
+    for (i = 0; i < tt_nlive; i++) {
+        if (tt_live[i] == comm) {
+            return;
+        }
+    }
+    if (tt_nlive < TT_LIVE_MAX) {
+        tt_live[tt_nlive++] = comm;
+    }
+}
+
+static void tt_live_del(tutti_comm_t comm)
+{
+    int i;
+
+    for (i = 0; i < tt_nlive; i++) {
+        if (tt_live[i] == comm) {
+            tt_live[i] = tt_live[--tt_nlive];
+            return;
+        }
+    }
+}
+
+/*
  * One progress pass over the communicator: the transports, then every live
  * execution in issue order. Returns the number of events, or an error,
  * which breaks the communicator: posted requests may still reference the
@@ -693,6 +736,27 @@ static int tt_comm_progress(tutti_comm_t comm, tutti_result_t *res_p)
             if (x->orphan) {
                 tt_exec_release(x);
             }
+        }
+    }
+    if (comm->execs_head == NULL) {
+        tt_live_del(comm);
+    }
+    return ev;
+}
+
+/* A pass over this thread's other communicators with work in flight.
+ * Their errors stay theirs (they break that communicator and surface in
+ * its own requests). Backwards, because a pass may drop the entry. */
+static int tt_progress_others(tutti_comm_t self)
+{
+    int i, ev = 0;
+
+    for (i = tt_nlive - 1; i >= 0; i--) {
+        tutti_comm_t   c   = tt_live[i];
+        tutti_result_t res = TUTTI_SUCCESS;
+
+        if (c != self && c->broken == TUTTI_SUCCESS) {
+            ev += tt_comm_progress(c, &res);
         }
     }
     return ev;
@@ -746,6 +810,9 @@ tutti_result_t tutti__exec_test(tt_exec_t *x)
         x->status = res;
         return res;
     }
+    if (tt_nlive > 1) {
+        ev += tt_progress_others(x->comm);
+    }
     if (x->status == TUTTI_INPROGRESS) {
         now = tutti__now_ns();
         if (ev > 0) {
@@ -779,6 +846,9 @@ tutti_result_t tutti__exec_wait(tt_exec_t *x)
         }
         if (x->status != TUTTI_INPROGRESS) {
             break;
+        }
+        if (tt_nlive > 1) {
+            ev += tt_progress_others(comm);
         }
         if (ev > 0) {
             idle       = 0;
@@ -832,6 +902,7 @@ void tutti__exec_cleanup(tutti_comm_t comm)
 {
     tt_exec_t *x = comm->execs_head, *next;
 
+    tt_live_del(comm);
     for (; x != NULL; x = next) {
         next = x->next;
         tt_exec_release(x);
@@ -843,7 +914,7 @@ tutti_result_t tutti__sched_run(tutti_comm_t comm, tt_sched_t *s,
                                 const tt_bufs_t *bufs)
 {
     tt_op_t        op = {.sched = *s, .bufs = *bufs};
-    tt_exec_t     *x;
+    tt_exec_t     *x = NULL;
     tutti_result_t res;
 
     memset(s, 0, sizeof(*s));

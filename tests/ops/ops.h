@@ -30,12 +30,6 @@
 /* Bound on a whole job (tt_test_spawn), below the Criterion timeouts. */
 #define TT_OPS_JOB_TIMEOUT_MS  150000
 
-/* 1: also run the tests of known library bugs, disabled by default (each
- * says which bug it shows). */
-#ifndef TT_OPS_KNOWN_BUGS
-#define TT_OPS_KNOWN_BUGS 0
-#endif
-
 /* Ranks the multi-rank tests run at: 8 and 9 oversubscribe 2 cores. */
 #define TT_OPS_MAX_RANKS 9
 

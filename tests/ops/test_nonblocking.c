@@ -343,11 +343,10 @@ static int tt_nb_ibarrier(int rank, int nranks, tutti_comm_t comm,
 /*
  * Two communicators over the same ranks, an iallreduce on each; rank 0
  * waits for the first communicator's request first, the others for the
- * second's. Legal by tutti.h (and in MPI and NCCL), but tutti_wait only
- * makes progress on its own request's communicator, and a tutti_i* call
- * posts nothing before it is tested or waited: each side waits for a
- * message the other never sends, until TUTTI_ERR_TIMEOUT. Run by the
- * disabled test below.
+ * second's. Legal by tutti.h (and in MPI and NCCL): it completes only
+ * because waiting on one communicator also progresses the thread's other
+ * communicators with work in flight (before that fix, each side waited
+ * for a message the other never sent, until TUTTI_ERR_TIMEOUT).
  */
 static int tt_nb_two_comms_rank(int rank, int nranks,
                                 const tutti_unique_id_t *id, void *arg)
@@ -465,10 +464,9 @@ ParameterizedTest(tt_nb_param_t *p, nonblocking, overlap, .timeout = 200)
     munmap(sh, sizeof(*sh));
 }
 
-/* Disabled: shows the cross-communicator progress bug described above
- * tt_nb_two_comms_rank (build with -DTT_OPS_KNOWN_BUGS=1 to run it). */
-Test(nonblocking, two_communicators_waited_in_other_orders, .timeout = 120,
-     .disabled = !TT_OPS_KNOWN_BUGS)
+/* Waiting on one communicator's request progresses the thread's other
+ * communicators too (see tt_nb_two_comms_rank). */
+Test(nonblocking, two_communicators_waited_in_other_orders, .timeout = 120)
 {
     cr_assert_eq(tt_test_spawn(2, tt_nb_two_comms_rank, NULL,
                                TT_OPS_JOB_TIMEOUT_MS), 0,
