@@ -1,0 +1,321 @@
+/*
+ * The UCX transport's life cycle and its ops table: the instance (a UCP
+ * context and one worker, created at init and destroyed at fini), the
+ * address it publishes (the worker's), reachability, and the wake-up fd.
+ * Endpoints are in ucx_ep.c, the data path in ucx_progress.c; ucx.h says
+ * how tags and requests are laid out.
+ *
+ * UCX is configured by its own environment variables, read at init through
+ * ucp_config_read(): tutti sets none of them. For example UCX_TLS=tcp
+ * forces TCP even where InfiniBand is present, UCX_TLS=^tcp excludes it,
+ * UCX_NET_DEVICES=eth0 picks the devices, UCX_RNDV_THRESH moves the switch
+ * from eager to rendezvous messages, and UCX_LOG_LEVEL=info makes UCX
+ * explain itself; `ucx_info -c` lists them all. TUTTI_DEBUG=INFO
+ * TUTTI_DEBUG_SUBSYS=UCX logs the resources UCX opened, the size of the
+ * published address, and every endpoint's creation and close.
+ *
+ * The worker's address must fit the TT_ADDR_MAX bytes a rank may publish
+ * (less a small header). The full address (every device: shared memory,
+ * TCP, InfiniBand...) is published when it fits; otherwise the network-only
+ * address (UCP_WORKER_ADDRESS_FLAG_NET_ONLY: shared memory transports left
+ * out, which tutti's own shm transport covers); when even that is too
+ * large, init fails and says which variables restrict it, and the
+ * communicator goes on without UCX.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ucx.h"
+#include "ucx_ops.h"
+
+static void tt_ucx_fini(tt_tp_t *tp);
+
+/* Copies a UCX worker address into the instance, if it fits. */
+static int tt_ucx_addr_take(tt_tp_t *tp, const ucp_address_t *addr,
+                            size_t len)
+{
+    if (len > sizeof(tp->addr)) {
+        return 0;
+    }
+    memcpy(tp->addr, addr, len);
+    tp->addr_len = len;
+    return 1;
+}
+
+/* The worker's address: the full one if it fits, else the network-only
+ * one, else an error naming the sizes. */
+static tutti_result_t tt_ucx_worker_address(tt_tp_t *tp)
+{
+    ucp_worker_attr_t attr = {
+        .field_mask    = UCP_WORKER_ATTR_FIELD_ADDRESS |
+                         UCP_WORKER_ATTR_FIELD_ADDRESS_FLAGS,
+        .address_flags = UCP_WORKER_ADDRESS_FLAG_NET_ONLY,
+    };
+    ucp_address_t *addr;
+    size_t         full_len;
+    ucs_status_t   st;
+    int            ok;
+
+    st = ucp_worker_get_address(tp->worker, &addr, &full_len);
+    if (st != UCS_OK) {
+        return tutti__error(TUTTI_ERR_SYSTEM,
+                            "ucx: ucp_worker_get_address failed: %s",
+                            ucs_status_string(st));
+    }
+    ok = tt_ucx_addr_take(tp, addr, full_len);
+    ucp_worker_release_address(tp->worker, addr);
+    if (ok) {
+        TT_INFO(TT_SUB_UCX, "ucx: publishing the worker address (%zu "
+                "bytes, every device)", full_len);
+        return TUTTI_SUCCESS;
+    }
+
+    st = ucp_worker_query(tp->worker, &attr);
+    if (st != UCS_OK) {
+        return tutti__error(TUTTI_ERR_UNSUPPORTED,
+                            "ucx: the worker address of %zu bytes exceeds "
+                            "the %zu a rank may publish, and querying the "
+                            "network-only address failed: %s; restrict "
+                            "UCX_TLS or UCX_NET_DEVICES", full_len,
+                            sizeof(tp->addr), ucs_status_string(st));
+    }
+    ok = tt_ucx_addr_take(tp, attr.address, attr.address_length);
+    ucp_worker_release_address(tp->worker, attr.address);
+    if (!ok) {
+        return tutti__error(TUTTI_ERR_UNSUPPORTED,
+                            "ucx: the worker address is %zu bytes, %zu with "
+                            "network devices only, more than the %zu a rank "
+                            "may publish: restrict UCX_TLS or "
+                            "UCX_NET_DEVICES", full_len,
+                            attr.address_length, sizeof(tp->addr));
+    }
+    TT_INFO(TT_SUB_UCX, "ucx: the full worker address (%zu bytes) exceeds "
+            "the %zu a rank may publish: publishing network devices only "
+            "(%zu bytes)", full_len, sizeof(tp->addr), tp->addr_len);
+    return TUTTI_SUCCESS;
+}
+
+/* Logs the resources (transport/device) UCP opened, one INFO line, from
+ * ucp_context_print_info()'s "resource N : md M dev D flags -- tl/dev". */
+static void tt_ucx_log_resources(tt_tp_t *tp)
+{
+    char   line[256], list[512] = "";
+    char  *text = NULL;
+    size_t size = 0;
+    FILE  *f;
+
+    if (!TT_LOG_ENABLED(TT_LOG_INFO, TT_SUB_UCX)) {
+        return;
+    }
+    f = open_memstream(&text, &size);
+    if (f == NULL) {
+        return;
+    }
+    ucp_context_print_info(tp->ctx, f);
+    fclose(f);
+    f = fmemopen(text, size, "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        char *name = strrchr(line, ' ');
+
+        if (strstr(line, "resource") == NULL || name == NULL) {
+            continue;
+        }
+        name[strcspn(name, "\n")] = '\0';
+        strncat(list, name, sizeof(list) - strlen(list) - 1);
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    free(text);
+    TT_INFO(TT_SUB_UCX, "ucx: UCX %s, resources:%s", ucp_get_version_string(),
+            list[0] != '\0' ? list : " (none listed)");
+}
+
+static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
+                                            const tt_tp_params_t *params)
+{
+    ucp_params_t        up = {
+        .field_mask        = UCP_PARAM_FIELD_FEATURES |
+                             UCP_PARAM_FIELD_ESTIMATED_NUM_EPS |
+                             UCP_PARAM_FIELD_ESTIMATED_NUM_PPN |
+                             UCP_PARAM_FIELD_NAME,
+        .features          = UCP_FEATURE_TAG | UCP_FEATURE_WAKEUP,
+        .estimated_num_eps = (size_t)params->nranks,
+        .estimated_num_ppn = (size_t)(params->nlocal > 0 ? params->nlocal : 1),
+        .name              = "tutti",
+    };
+    ucp_worker_params_t wp = {
+        .field_mask  = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+        .thread_mode = UCS_THREAD_MODE_SINGLE, /* one thread at a time */
+    };
+    ucp_config_t       *config;
+    ucs_status_t        st;
+
+    st = ucp_config_read(NULL, NULL, &config);
+    if (st != UCS_OK) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "ucx: reading the UCX_* configuration failed: "
+                            "%s", ucs_status_string(st));
+    }
+    st = ucp_init(&up, config, &tp->ctx);
+    ucp_config_release(config);
+    if (st != UCS_OK) {
+        tp->ctx = NULL;
+        return tutti__error(TUTTI_ERR_UNSUPPORTED,
+                            "ucx: ucp_init failed: %s (no usable transport? "
+                            "check UCX_TLS and UCX_NET_DEVICES)",
+                            ucs_status_string(st));
+    }
+    st = ucp_worker_create(tp->ctx, &wp, &tp->worker);
+    if (st != UCS_OK) {
+        tp->worker = NULL;
+        return tutti__error(TUTTI_ERR_UNSUPPORTED,
+                            "ucx: ucp_worker_create failed: %s",
+                            ucs_status_string(st));
+    }
+    return TUTTI_SUCCESS;
+}
+
+static tutti_result_t tt_ucx_init(const tt_tp_params_t *params,
+                                  tt_tp_t **tp_p)
+{
+    tutti_result_t status;
+    tt_tp_t       *tp;
+    int            r;
+
+    if (params->nranks > TT_UCX_MAX_RANKS) {
+        return tutti__error(TUTTI_ERR_UNSUPPORTED,
+                            "ucx: %d ranks; UCX tags carry at most %d",
+                            params->nranks, TT_UCX_MAX_RANKS);
+    }
+    tp = calloc(1, sizeof(*tp));
+    if (tp == NULL) {
+        return tutti__error(TUTTI_ERR_NO_MEMORY,
+                            "ucx: cannot allocate the instance");
+    }
+    tp->rank   = params->rank;
+    tp->nranks = params->nranks;
+    tp->job_id = params->job_id;
+    tp->efd    = -1;
+    tp->eps    = calloc((size_t)tp->nranks, sizeof(*tp->eps));
+    tp->slots  = calloc((size_t)tp->nranks, sizeof(*tp->slots));
+    if (tp->eps == NULL || tp->slots == NULL) {
+        status = tutti__error(TUTTI_ERR_NO_MEMORY,
+                              "ucx: cannot allocate tables for %d ranks",
+                              tp->nranks);
+        goto err_fini;
+    }
+    for (r = 0; r < tp->nranks; r++) {
+        tp->slots[r] = (tt_ucx_slot_t){.tp = tp, .rank = r};
+    }
+    TT_CHECK_GOTO(tt_ucx_context_create(tp, params), status, err_fini);
+    tt_ucx_log_resources(tp);
+    TT_CHECK_GOTO(tt_ucx_worker_address(tp), status, err_fini);
+    *tp_p = tp;
+    return TUTTI_SUCCESS;
+
+err_fini:
+    tt_ucx_fini(tp);
+    return status;
+}
+
+static void tt_ucx_fini(tt_tp_t *tp)
+{
+    int r;
+
+    for (r = 0; tp->eps != NULL && r < tp->nranks; r++) {
+        if (tp->eps[r] != NULL) {
+            tt_ucx_ep_close(tp->eps[r]);
+        }
+    }
+    if (tp->worker != NULL) {
+        ucp_worker_destroy(tp->worker);
+    }
+    if (tp->ctx != NULL) {
+        ucp_cleanup(tp->ctx);
+    }
+    free(tp->slots);
+    free(tp->eps);
+    free(tp);
+}
+
+static tutti_result_t tt_ucx_address(tt_tp_t *tp, void *buf, size_t *len_p)
+{
+    tt_ucx_addr_hdr_t hdr = {
+        .magic  = TT_UCX_ADDR_MAGIC,
+        .rank   = tp->rank,
+        .job_id = tp->job_id,
+        .len    = (uint32_t)tp->addr_len,
+    };
+    size_t len = sizeof(hdr) + tp->addr_len;
+
+    if (*len_p < len) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "ucx: address buffer of %zu bytes, %zu needed",
+                            *len_p, len);
+    }
+    memcpy(buf, &hdr, sizeof(hdr));
+    memcpy((char *)buf + sizeof(hdr), tp->addr, tp->addr_len);
+    *len_p = len;
+    return TUTTI_SUCCESS;
+}
+
+/* UCX picks a path to any peer it has an address of (shared memory on the
+ * host, else the network); a peer it cannot reach fails at connect or on
+ * first use, not here. */
+static int tt_ucx_reachable(tt_tp_t *tp, const tt_peer_info_t *peer)
+{
+    return peer->rank != tp->rank;
+}
+
+static tutti_result_t tt_ucx_wait_fd(tt_tp_t *tp, int *fd_p)
+{
+    ucs_status_t st;
+
+    if (tp->efd < 0) {
+        st = ucp_worker_get_efd(tp->worker, &tp->efd);
+        if (st != UCS_OK) {
+            tp->efd = -1;
+            return tutti__error(TUTTI_ERR_UNSUPPORTED,
+                                "ucx: ucp_worker_get_efd failed: %s",
+                                ucs_status_string(st));
+        }
+    }
+    *fd_p = tp->efd;
+    return TUTTI_SUCCESS;
+}
+
+/* Arms the wake-up fd. TUTTI_INPROGRESS (UCS_ERR_BUSY) means events are
+ * pending: progress before sleeping on the fd. */
+static tutti_result_t tt_ucx_arm(tt_tp_t *tp)
+{
+    ucs_status_t st = ucp_worker_arm(tp->worker);
+
+    if (st == UCS_OK) {
+        return TUTTI_SUCCESS;
+    }
+    if (st == UCS_ERR_BUSY) {
+        return TUTTI_INPROGRESS;
+    }
+    return tutti__error(TUTTI_ERR_SYSTEM, "ucx: ucp_worker_arm failed: %s",
+                        ucs_status_string(st));
+}
+
+const tt_transport_ops_t tt_ucx_ops = {
+    .size         = sizeof(tt_transport_ops_t),
+    .name         = "ucx",
+    .caps         = TT_CAP_WAIT_FD,
+    .init         = tt_ucx_init,
+    .fini         = tt_ucx_fini,
+    .address      = tt_ucx_address,
+    .reachable    = tt_ucx_reachable,
+    .connect      = tt_ucx_connect,
+    .connect_done = NULL,
+    .isend        = tt_ucx_isend,
+    .irecv        = tt_ucx_irecv,
+    .progress     = tt_ucx_progress,
+    .ep_close     = tt_ucx_ep_close,
+    .wait_fd      = tt_ucx_wait_fd,
+    .arm          = tt_ucx_arm,
+};
