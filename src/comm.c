@@ -141,6 +141,8 @@ static tutti_result_t tt_comm_init_transports(tutti_comm_t comm,
         .log         = tutti__log,
     };
 
+    int            same_host_up = 0;
+
     comm->ntps = tt_transport_count();
     tt_assert(comm->ntps <= TT_MAX_TRANSPORTS);
     for (t = 0; t < comm->ntps; t++) {
@@ -149,6 +151,16 @@ static tutti_result_t tt_comm_init_transports(tutti_comm_t comm,
 
         comm->tp_ops[t] = ops;
         if (!auto_ && strcasecmp(force, ops->name) != 0) {
+            continue;
+        }
+        /* every rank on this host and a same-host transport up: network
+         * transports would cost their start-up (libfabric's takes
+         * 0.2-0.5 s) for nothing. The registry lists same-host ones
+         * first. */
+        if (auto_ && same_host_up && comm->nlocal == comm->nranks &&
+            !(ops->caps & TT_CAP_SAME_HOST_ONLY)) {
+            TT_INFO(TT_SUB_INIT, "transport %s not started: every rank is "
+                    "on this host", ops->name);
             continue;
         }
         found = 1;
@@ -162,6 +174,8 @@ static tutti_result_t tt_comm_init_transports(tutti_comm_t comm,
             }
             TT_INFO(TT_SUB_INIT, "transport %s skipped: %s", ops->name,
                     tutti_last_error());
+        } else if (ops->caps & TT_CAP_SAME_HOST_ONLY) {
+            same_host_up = 1;
         }
     }
     if (!auto_ && !found) {

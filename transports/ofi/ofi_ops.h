@@ -1,4 +1,8 @@
-/* The ofi transport's operations table, for transports/registry.c. */
+/*
+ * The libfabric transport's entry point, for transports/registry.c: one
+ * ops table, tt_ofi_ops (ofi_init.c). Everything else of the transport
+ * stays private to transports/ofi/.
+ */
 #ifndef TUTTI_OFI_OPS_H
 #define TUTTI_OFI_OPS_H
 
@@ -6,4 +10,4 @@
 
 extern const tt_transport_ops_t tt_ofi_ops;
 
-#endif
+#endif /* TUTTI_OFI_OPS_H */
