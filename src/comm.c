@@ -111,16 +111,21 @@ static int tt_comm_ncpus(void)
     return (int)sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-static void tt_comm_on_fail(void *arg, int peer, tutti_result_t code,
-                            const char *why)
+void tutti__comm_set_async_error(tutti_comm_t comm, int peer,
+                                 tutti_result_t code, const char *why)
 {
-    tutti_comm_t comm     = arg;
-    int          expected = -1;
+    int expected = -1;
 
     if (atomic_compare_exchange_strong(&comm->failed_peer, &expected, peer)) {
         snprintf(comm->fail_why, sizeof(comm->fail_why), "%s", why);
         atomic_store_explicit(&comm->async_error, code, memory_order_release);
     }
+}
+
+static void tt_comm_on_fail(void *arg, int peer, tutti_result_t code,
+                            const char *why)
+{
+    tutti__comm_set_async_error(arg, peer, code, why);
 }
 
 /* Step 4: bring up the transports this rank may use. */

@@ -78,4 +78,13 @@ struct tutti_comm {
  */
 tutti_result_t tutti__comm_check(struct tutti_comm *comm);
 
+/*
+ * Records the error that broke the communicator asynchronously (what
+ * tutti_comm_get_async_error reports), once: the first caller wins. peer
+ * is the failed rank, or -2 when a transport could not tell. Callable from
+ * the watchdog thread.
+ */
+void tutti__comm_set_async_error(struct tutti_comm *comm, int peer,
+                                 tutti_result_t code, const char *why);
+
 #endif /* TUTTI_COMM_H */

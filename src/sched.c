@@ -724,6 +724,12 @@ static int tt_comm_progress(tutti_comm_t comm, tutti_result_t *res_p)
             ev += tt_exec_step(comm, &x->xs[i], res_p);
             if (*res_p < 0) {
                 comm->broken = *res_p;
+                if (*res_p == TUTTI_ERR_REMOTE) {
+                    /* a transport saw the peer fail before the watchdog
+                     * did: the communicator's async error says so too */
+                    tutti__comm_set_async_error(comm, -2, *res_p,
+                                                tutti_last_error());
+                }
                 return ev;
             }
         }
