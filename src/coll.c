@@ -132,6 +132,46 @@ static tutti_result_t tt_call_check_buf(tt_call_t *c, const char *what,
     return TUTTI_SUCCESS;
 }
 
+/* Same-sized send and receive buffers are either the same (in place) or
+ * disjoint; sets call->args.inplace. */
+static tutti_result_t tt_call_check_inplace(tt_call_t *c, size_t bytes)
+{
+    if (!c->empty && c->send != c->recv &&
+        tt_overlap(c->send, bytes, c->recv, bytes)) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "%s: sendbuf %p and recvbuf %p overlap without "
+                            "being equal (in place)", c->fn, c->send,
+                            c->recv);
+    }
+    c->args.inplace = c->send == c->recv;
+    return TUTTI_SUCCESS;
+}
+
+/*
+ * One buffer of `block` bytes against one of nranks blocks (allgather's
+ * send against its receive, reduce-scatter's receive against its send):
+ * either this rank's block of the big one (in place) or disjoint from it.
+ * Sets call->args.inplace.
+ */
+static tutti_result_t tt_call_check_block(tt_call_t *c, const void *small,
+                                          const char *small_name,
+                                          const void *big,
+                                          const char *big_name, size_t bytes)
+{
+    size_t      block = bytes / (size_t)c->comm->nranks;
+    const char *own   = (const char *)big + (size_t)c->comm->rank * block;
+
+    if (!c->empty && small != own && tt_overlap(small, block, big, bytes)) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "%s: %s %p overlaps %s %p but is not this rank's "
+                            "block (%s + %d * %zu bytes, for in place)", c->fn,
+                            small_name, small, big_name, big, big_name,
+                            c->comm->rank, block);
+    }
+    c->args.inplace = small == own;
+    return TUTTI_SUCCESS;
+}
+
 /* ---------------------------------------------------------------------- */
 /* building and issuing                                                   */
 /* ---------------------------------------------------------------------- */
@@ -292,14 +332,7 @@ static tutti_result_t tt_allreduce(const void *sendbuf, void *recvbuf,
     TT_TRY(tt_call_check_op(&c, op));
     TT_TRY(tt_call_check_buf(&c, "sendbuf", sendbuf));
     TT_TRY(tt_call_check_buf(&c, "recvbuf", recvbuf));
-    if (!c.empty && sendbuf != recvbuf &&
-        tt_overlap(sendbuf, bytes, recvbuf, bytes)) {
-        return tt_call_fail(tutti__error(
-            TUTTI_ERR_INVALID_ARGUMENT,
-            "%s: sendbuf %p and recvbuf %p overlap without being equal (in "
-            "place)", fn, sendbuf, recvbuf));
-    }
-    c.args.inplace = sendbuf == recvbuf;
+    TT_TRY(tt_call_check_inplace(&c, bytes));
     TT_TRY(tt_call_post(&c, req_p));
     return TUTTI_SUCCESS;
 }
@@ -309,9 +342,8 @@ static tutti_result_t tt_allgather(const void *sendbuf, void *recvbuf,
                                    tutti_comm_t comm, tutti_request_t *req_p,
                                    const char *fn)
 {
-    tt_call_t   c = {.fn = fn, .comm = comm, .send = sendbuf, .recv = recvbuf};
-    size_t      bytes = 0, block;
-    const char *own;
+    tt_call_t c = {.fn = fn, .comm = comm, .send = sendbuf, .recv = recvbuf};
+    size_t    bytes = 0;
 
     tutti__error_clear();
     c.args.coll = TT_COLL_ALLGATHER;
@@ -319,17 +351,8 @@ static tutti_result_t tt_allgather(const void *sendbuf, void *recvbuf,
                          datatype, &bytes));
     TT_TRY(tt_call_check_buf(&c, "sendbuf", sendbuf));
     TT_TRY(tt_call_check_buf(&c, "recvbuf", recvbuf));
-    block = bytes / (size_t)comm->nranks;
-    own   = (const char *)recvbuf + (size_t)comm->rank * block;
-    if (!c.empty && sendbuf != own &&
-        tt_overlap(sendbuf, block, recvbuf, bytes)) {
-        return tt_call_fail(tutti__error(
-            TUTTI_ERR_INVALID_ARGUMENT,
-            "%s: sendbuf %p overlaps recvbuf %p but is not this rank's block "
-            "(recvbuf + %d * %zu bytes, for in place)", fn, sendbuf, recvbuf,
-            comm->rank, block));
-    }
-    c.args.inplace = sendbuf == own;
+    TT_TRY(tt_call_check_block(&c, sendbuf, "sendbuf", recvbuf, "recvbuf",
+                               bytes));
     TT_TRY(tt_call_post(&c, req_p));
     return TUTTI_SUCCESS;
 }
@@ -341,9 +364,8 @@ static tutti_result_t tt_reduce_scatter(const void *sendbuf, void *recvbuf,
                                         tutti_request_t *req_p,
                                         const char *fn)
 {
-    tt_call_t   c = {.fn = fn, .comm = comm, .send = sendbuf, .recv = recvbuf};
-    size_t      bytes = 0, block;
-    const char *own;
+    tt_call_t c = {.fn = fn, .comm = comm, .send = sendbuf, .recv = recvbuf};
+    size_t    bytes = 0;
 
     tutti__error_clear();
     c.args.coll = TT_COLL_REDUCE_SCATTER;
@@ -352,17 +374,8 @@ static tutti_result_t tt_reduce_scatter(const void *sendbuf, void *recvbuf,
     TT_TRY(tt_call_check_op(&c, op));
     TT_TRY(tt_call_check_buf(&c, "sendbuf", sendbuf));
     TT_TRY(tt_call_check_buf(&c, "recvbuf", recvbuf));
-    block = bytes / (size_t)comm->nranks;
-    own   = (const char *)sendbuf + (size_t)comm->rank * block;
-    if (!c.empty && recvbuf != own &&
-        tt_overlap(recvbuf, block, sendbuf, bytes)) {
-        return tt_call_fail(tutti__error(
-            TUTTI_ERR_INVALID_ARGUMENT,
-            "%s: recvbuf %p overlaps sendbuf %p but is not this rank's block "
-            "(sendbuf + %d * %zu bytes, for in place)", fn, recvbuf, sendbuf,
-            comm->rank, block));
-    }
-    c.args.inplace = recvbuf == own;
+    TT_TRY(tt_call_check_block(&c, recvbuf, "recvbuf", sendbuf, "sendbuf",
+                               bytes));
     TT_TRY(tt_call_post(&c, req_p));
     return TUTTI_SUCCESS;
 }
@@ -382,14 +395,7 @@ static tutti_result_t tt_broadcast(const void *sendbuf, void *recvbuf,
     c.args.root = root;
     if (comm->rank == root) {
         TT_TRY(tt_call_check_buf(&c, "sendbuf (on the root)", sendbuf));
-        if (!c.empty && sendbuf != recvbuf &&
-            tt_overlap(sendbuf, bytes, recvbuf, bytes)) {
-            return tt_call_fail(tutti__error(
-                TUTTI_ERR_INVALID_ARGUMENT,
-                "%s: sendbuf %p and recvbuf %p overlap without being equal "
-                "(in place)", fn, sendbuf, recvbuf));
-        }
-        c.args.inplace = sendbuf == recvbuf;
+        TT_TRY(tt_call_check_inplace(&c, bytes));
     } else {
         c.send = NULL;
     }
@@ -415,14 +421,7 @@ static tutti_result_t tt_reduce(const void *sendbuf, void *recvbuf,
     TT_TRY(tt_call_check_buf(&c, "sendbuf", sendbuf));
     if (comm->rank == root) {
         TT_TRY(tt_call_check_buf(&c, "recvbuf (on the root)", recvbuf));
-        if (!c.empty && sendbuf != recvbuf &&
-            tt_overlap(sendbuf, bytes, recvbuf, bytes)) {
-            return tt_call_fail(tutti__error(
-                TUTTI_ERR_INVALID_ARGUMENT,
-                "%s: sendbuf %p and recvbuf %p overlap without being equal "
-                "(in place)", fn, sendbuf, recvbuf));
-        }
-        c.args.inplace = sendbuf == recvbuf;
+        TT_TRY(tt_call_check_inplace(&c, bytes));
     } else {
         c.recv = NULL;
     }
@@ -444,14 +443,7 @@ static tutti_result_t tt_alltoall(const void *sendbuf, void *recvbuf,
                          datatype, &bytes));
     TT_TRY(tt_call_check_buf(&c, "sendbuf", sendbuf));
     TT_TRY(tt_call_check_buf(&c, "recvbuf", recvbuf));
-    if (!c.empty && sendbuf != recvbuf &&
-        tt_overlap(sendbuf, bytes, recvbuf, bytes)) {
-        return tt_call_fail(tutti__error(
-            TUTTI_ERR_INVALID_ARGUMENT,
-            "%s: sendbuf %p and recvbuf %p overlap without being equal (in "
-            "place)", fn, sendbuf, recvbuf));
-    }
-    c.args.inplace = sendbuf == recvbuf;
+    TT_TRY(tt_call_check_inplace(&c, bytes));
     TT_TRY(tt_call_post(&c, req_p));
     return TUTTI_SUCCESS;
 }
