@@ -251,6 +251,59 @@ static tutti_result_t tt_group_add(tt_call_t *c, tt_op_t *op,
  * Issues a validated call: blocking when req_p is NULL, else returns a
  * request; inside a group, records it.
  */
+/* Whether the communicator's cached execution was built for this call. */
+static int tt_call_cached(const tt_call_t *c)
+{
+    const tutti_comm_t    comm = c->comm;
+    const tt_coll_args_t *a = &c->args, *b = &comm->xcache_args;
+
+    return comm->xcache != NULL && a->coll == b->coll &&
+           a->count == b->count && a->datatype == b->datatype &&
+           a->op == b->op && a->root == b->root && a->inplace == b->inplace &&
+           c->peer == comm->xcache_peer &&
+           c->is_send == comm->xcache_is_send;
+}
+
+/*
+ * A blocking call outside a group: issue, wait, and keep the completed
+ * execution for the next call of the same shape, which re-issues it (a
+ * training loop repeats the same calls, and for small messages building
+ * and allocating is most of the cost).
+ */
+static tutti_result_t tt_call_blocking(tt_call_t *c)
+{
+    tutti_comm_t   comm = c->comm;
+    tt_bufs_t      bufs = {.send = c->send, .recv = c->recv,
+                           .send_mem = TT_MEM_HOST, .recv_mem = TT_MEM_HOST};
+    tt_exec_t     *x = NULL;
+    tt_op_t        op;
+    tutti_result_t res;
+
+    if (tt_call_cached(c)) {
+        x            = comm->xcache;
+        comm->xcache = NULL;
+        res          = tutti__exec_reissue(x, &bufs);
+        if (res < 0) {
+            tutti__exec_free(x);
+            return res;
+        }
+    } else {
+        TT_CHECK(tt_call_build(c, &op));
+        TT_CHECK(tutti__exec_issue(comm, &op, 1, &x));
+    }
+    res = tutti__exec_wait(x);
+    if (res != TUTTI_SUCCESS) {
+        tutti__exec_free(x);
+        return res;
+    }
+    tutti__exec_free(comm->xcache);
+    comm->xcache         = x;
+    comm->xcache_args    = c->args;
+    comm->xcache_peer    = c->peer;
+    comm->xcache_is_send = c->is_send;
+    return TUTTI_SUCCESS;
+}
+
 static tutti_result_t tt_call_post(tt_call_t *c, tutti_request_t *req_p)
 {
     tutti_request_t req = NULL;
@@ -266,6 +319,9 @@ static tutti_result_t tt_call_post(tt_call_t *c, tutti_request_t *req_p)
         }
         return TUTTI_SUCCESS;
     }
+    if (req_p == NULL && tt_group.depth == 0) {
+        return tt_call_blocking(c);
+    }
     TT_CHECK(tt_call_build(c, &op));
     if (req_p != NULL) {
         TT_CHECK_GOTO(tt_request_new(&req), res, err_sched);
@@ -278,17 +334,12 @@ static tutti_result_t tt_call_post(tt_call_t *c, tutti_request_t *req_p)
         return TUTTI_SUCCESS;
     }
     TT_CHECK_GOTO(tutti__exec_issue(c->comm, &op, 1, &x), res, err_req);
-    if (req_p != NULL) {
-        /* one pass now, so that the sends start before the user's next
-         * call (its result, good or bad, is what test/wait report) */
-        (void)tutti__exec_test(x);
-        req->x = x;
-        *req_p = req;
-        return TUTTI_SUCCESS;
-    }
-    res = tutti__exec_wait(x);
-    tutti__exec_free(x);
-    return res;
+    /* one pass now, so that the sends start before the user's next call
+     * (its result, good or bad, is what test/wait report) */
+    (void)tutti__exec_test(x);
+    req->x = x;
+    *req_p = req;
+    return TUTTI_SUCCESS;
 
 err_req:
     free(req);

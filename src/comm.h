@@ -70,6 +70,15 @@ struct tutti_comm {
 
     /* executions issued and not yet freed, oldest first (sched.c) */
     struct tt_exec *execs_head, *execs_tail;
+
+    /* The last blocking call's completed execution and what it was built
+     * for (coll.c): a call of the same shape re-issues it with its own
+     * buffers instead of building and allocating anew, which is most of a
+     * small call's cost. Freed with the communicator (sched.c). */
+    struct tt_exec *xcache;
+    tt_coll_args_t  xcache_args;
+    int             xcache_peer;
+    int             xcache_is_send;
 };
 
 /*

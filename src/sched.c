@@ -453,6 +453,63 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
 
 static void tt_live_add(tutti_comm_t comm);
 
+/*
+ * Starts an execution whose steps are set up (step, op, nslices and request
+ * slots): clears their progress, points them at the operations' buffers,
+ * links them into the per-peer orders and the communicator's list.
+ */
+static void tt_exec_start(tt_exec_t *x)
+{
+    tutti_comm_t comm = x->comm;
+    int          j;
+
+    x->ndone  = 0;
+    x->lo     = 0;
+    x->status = TUTTI_INPROGRESS;
+    x->orphan = 0;
+    x->next   = NULL;
+    for (j = 0; j < x->nsteps; j++) {
+        tt_xstep_t       *xs = &x->xs[j];
+        const tt_step_t  *st = xs->step;
+        const tt_xop_t   *op = xs->op;
+        const tt_bufs_t  *bufs = &x->ops[op - x->xops].bufs;
+        tt_peer_chan_t   *ch;
+
+        xs->done        = 0;
+        xs->copied      = 0;
+        xs->recv_posted = xs->recv_done = 0;
+        xs->send_posted = xs->send_done = 0;
+        xs->recv_mask   = xs->send_mask = 0;
+        xs->send_next   = xs->recv_next = NULL;
+        xs->dst         = tt_exec_ptr(bufs, op, st->dst);
+        xs->src         = tt_exec_ptr(bufs, op, st->src);
+        xs->local       = tt_exec_ptr(bufs, op, st->local);
+        /* empty steps post nothing, so they take no place in the per-peer
+         * order (they complete once their dependencies have); the others
+         * join their peer's order on the schedule's channel */
+        if ((st->flags & TT_STEP_SEND) && st->count > 0) {
+            tt_assert(st->send_peer >= 0 && st->send_peer < comm->nranks &&
+                      st->send_peer != comm->rank);
+            ch = &comm->peers[st->send_peer].chan[op->s->channel];
+            tt_exec_link(&ch->send_head, &ch->send_tail, xs, 0);
+        }
+        if ((st->flags & TT_STEP_RECV) && st->count > 0) {
+            tt_assert(st->recv_peer >= 0 && st->recv_peer < comm->nranks &&
+                      st->recv_peer != comm->rank);
+            ch = &comm->peers[st->recv_peer].chan[op->s->channel];
+            tt_exec_link(&ch->recv_head, &ch->recv_tail, xs, 1);
+        }
+    }
+    x->since_ns = tutti__now_ns();
+    if (comm->execs_tail == NULL) {
+        comm->execs_head = x;
+    } else {
+        comm->execs_tail->next = x;
+    }
+    comm->execs_tail = x;
+    tt_live_add(comm);
+}
+
 tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
                                  tt_exec_t **x_p)
 {
@@ -499,42 +556,14 @@ tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
         scratch += TT_ALIGN_UP(s->scratch_count * op->esize, 64);
         tt_assert(op->esize > 0 && op->fn != NULL);
         for (i = 0; i < s->nsteps; i++, j++) {
-            const tt_step_t *st = &s->steps[i];
-            tt_xstep_t      *xs = &x->xs[j];
-            tt_peer_chan_t  *ch;
-
-            xs->step    = st;
-            xs->op      = op;
-            xs->x       = x;
-            xs->nslices = (uint32_t)TT_DIV_UP(st->count, op->slice_elems);
-            xs->dst     = tt_exec_ptr(&x->ops[k].bufs, op, st->dst);
-            xs->src     = tt_exec_ptr(&x->ops[k].bufs, op, st->src);
-            xs->local   = tt_exec_ptr(&x->ops[k].bufs, op, st->local);
-            /* empty steps post nothing, so they take no place in the
-             * per-peer order (they complete once their dependencies have);
-             * the others join their peer's order on the schedule's channel */
-            if ((st->flags & TT_STEP_SEND) && st->count > 0) {
-                tt_assert(st->send_peer >= 0 && st->send_peer < comm->nranks &&
-                          st->send_peer != comm->rank);
-                ch = &comm->peers[st->send_peer].chan[s->channel];
-                tt_exec_link(&ch->send_head, &ch->send_tail, xs, 0);
-            }
-            if ((st->flags & TT_STEP_RECV) && st->count > 0) {
-                tt_assert(st->recv_peer >= 0 && st->recv_peer < comm->nranks &&
-                          st->recv_peer != comm->rank);
-                ch = &comm->peers[st->recv_peer].chan[s->channel];
-                tt_exec_link(&ch->recv_head, &ch->recv_tail, xs, 1);
-            }
+            x->xs[j].step    = &s->steps[i];
+            x->xs[j].op      = op;
+            x->xs[j].x       = x;
+            x->xs[j].nslices = (uint32_t)TT_DIV_UP(s->steps[i].count,
+                                                   op->slice_elems);
         }
     }
-    x->since_ns = tutti__now_ns();
-    if (comm->execs_tail == NULL) {
-        comm->execs_head = x;
-    } else {
-        comm->execs_tail->next = x;
-    }
-    comm->execs_tail = x;
-    tt_live_add(comm);
+    tt_exec_start(x);
     *x_p = x;
     return TUTTI_SUCCESS;
 
@@ -904,10 +933,25 @@ void tutti__exec_free(tt_exec_t *x)
     tt_exec_release(x);
 }
 
+tutti_result_t tutti__exec_reissue(tt_exec_t *x, const tt_bufs_t *bufs)
+{
+    tt_assert(x->status == TUTTI_SUCCESS && x->nops == 1 && x->next == NULL);
+    if (x->comm->broken < 0) {
+        return x->comm->broken;
+    }
+    x->ops[0].bufs = *bufs;
+    tt_exec_start(x);
+    return TUTTI_SUCCESS;
+}
+
 void tutti__exec_cleanup(tutti_comm_t comm)
 {
     tt_exec_t *x = comm->execs_head, *next;
 
+    if (comm->xcache != NULL) {
+        tt_exec_release(comm->xcache);
+        comm->xcache = NULL;
+    }
     tt_live_del(comm);
     for (; x != NULL; x = next) {
         next = x->next;

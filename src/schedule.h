@@ -162,6 +162,14 @@ typedef struct tt_op {
 tutti_result_t tutti__exec_issue(struct tutti_comm *comm, tt_op_t *ops,
                                  int nops, tt_exec_t **x_p);
 
+/*
+ * Issues again an execution of one operation that completed successfully
+ * (and was not freed), with new buffers: its schedule, state and scratch
+ * are reused, so nothing is built or allocated. The communicator must be
+ * the one it ran on, unbroken.
+ */
+tutti_result_t tutti__exec_reissue(tt_exec_t *x, const tt_bufs_t *bufs);
+
 /* TUTTI_INPROGRESS, TUTTI_SUCCESS or the error that ended it. Makes one
  * non-blocking progress pass over the communicator first. */
 tutti_result_t tutti__exec_test(tt_exec_t *x);

@@ -298,6 +298,88 @@ static int tt_coll_rank(int rank, int nranks, const tutti_unique_id_t *id,
     return bad != 0;
 }
 
+/*
+ * One shape of each collective, called again and again on new buffers with
+ * new data, while the previous call's buffers are still allocated (so the
+ * addresses differ): a blocking call of the last call's shape re-issues
+ * that call's execution bound to the new buffers. The placement switches
+ * to in place and back in the middle, roots move, and a point-to-point
+ * pair runs between the collectives, so each rebinding, each change of
+ * shape and each return to a shape seen before is checked.
+ */
+#define TT_REPEAT_CALLS 6
+
+static int tt_coll_repeat_rank(int rank, int nranks,
+                               const tutti_unique_id_t *id, void *arg)
+{
+    tutti_comm_t comm;
+    uint64_t     seed = 0x72657065u;
+    size_t       i;
+    int          k, bad = 0;
+
+    (void)arg;
+    TT_TEST_CALL(tt_ops_comm_init(rank, nranks, id, NULL, &comm));
+    for (i = 0; i < TT_COLL_NTABLE; i++) {
+        tt_ops_run_t runs[2];
+        int          have[2] = {0, 0};
+
+        if (tt_coll_table[i].coll == TT_COLL_BARRIER) {
+            continue;
+        }
+        for (k = 0; k < TT_REPEAT_CALLS; k++) {
+            tt_ops_run_t *run = &runs[k % 2];
+            tt_ops_case_t c   = {.coll  = tt_coll_table[i].coll,
+                                 .dt    = TUTTI_FLOAT32,
+                                 .op    = TUTTI_SUM,
+                                 .count = 1021,
+                                 .root  = (k / 2) % nranks,
+                                 .mode  = k == 3 ? TT_OPS_INPLACE
+                                                 : TT_OPS_OOP,
+                                 .seed  = tt_ops_seed_next(&seed)};
+            tutti_result_t res;
+
+            if (have[k % 2]) {
+                tt_ops_release(run);
+                have[k % 2] = 0;
+            }
+            if (tt_ops_prepare(run, &c, rank, nranks) != 0) {
+                bad++;
+                break;
+            }
+            have[k % 2] = 1;
+            res = tt_ops_start(run, comm, NULL);
+            if (res != TUTTI_SUCCESS) {
+                tt_test_fail(__FILE__, __LINE__, "%s: %s (%s)", run->what,
+                             tutti_result_name(res), tutti_last_error());
+                bad++;
+                break;
+            }
+            bad += tt_ops_check(run);
+            if (k == 4 && nranks > 1) {
+                /* another shape in between: a ring of sends */
+                float out = (float)rank, in = -1.0f;
+
+                TT_TEST_CALL(tutti_group_start());
+                TT_TEST_CALL(tutti_send(&out, 1, TUTTI_FLOAT32,
+                                        (rank + 1) % nranks, comm));
+                TT_TEST_CALL(tutti_recv(&in, 1, TUTTI_FLOAT32,
+                                        (rank + nranks - 1) % nranks, comm));
+                TT_TEST_CALL(tutti_group_end());
+                bad += TT_TEST_EXPECT(in == (float)((rank + nranks - 1) %
+                                                    nranks),
+                                      "ring of sends: got %g", (double)in);
+            }
+        }
+        for (k = 0; k < 2; k++) {
+            if (have[k]) {
+                tt_ops_release(&runs[k]);
+            }
+        }
+    }
+    TT_TEST_CALL(tutti_comm_destroy(comm));
+    return bad != 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* the tests                                                              */
 /* ---------------------------------------------------------------------- */
@@ -332,6 +414,23 @@ ParameterizedTest(int *nranks, collectives, large, .timeout = 200)
     cr_assert_eq(tt_test_spawn(*nranks, tt_coll_rank, &plan,
                                TT_OPS_JOB_TIMEOUT_MS), 0,
                  "1 MiB collectives over %d ranks failed (see stderr)",
+                 *nranks);
+}
+
+static int tt_ranks_repeat[] = {1, 2, 3, 5};
+
+ParameterizedTestParameters(collectives, repeated_shape_new_buffers)
+{
+    return cr_make_param_array(int, tt_ranks_repeat,
+                               TT_NELEMS(tt_ranks_repeat));
+}
+
+ParameterizedTest(int *nranks, collectives, repeated_shape_new_buffers,
+                  .timeout = 200)
+{
+    cr_assert_eq(tt_test_spawn(*nranks, tt_coll_repeat_rank, NULL,
+                               TT_OPS_JOB_TIMEOUT_MS), 0,
+                 "repeated calls over %d ranks failed (see stderr)",
                  *nranks);
 }
 
