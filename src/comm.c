@@ -12,7 +12,8 @@
  *   5. allgather of every transport's address;
  *   6. per peer, the first transport in preference order that is up on both
  *      sides and reaches the peer is chosen (logged at INFO) and connected;
- *   7. barrier, then connect_done (shm unlinks its segments), watchdog on.
+ *   7. agreement on the slice size (the transports' preferences);
+ *   8. barrier, then connect_done (shm unlinks its segments), watchdog on.
  */
 #include <fcntl.h>
 #include <sched.h>
@@ -23,6 +24,9 @@
 #include <unistd.h>
 
 #include "comm.h"
+
+/* The slice of transports without a preference (transport.h). */
+#define TT_SLICE_DEFAULT (64u * 1024u)
 
 /* What every rank publishes about itself, exchanged in steps 3 and 5. */
 typedef struct tt_card_addr {
@@ -256,6 +260,48 @@ out:
     return res;
 }
 
+/*
+ * The pipelining unit. Both ends of a message slice it alike, and a step
+ * that receives from one peer and forwards to another slices both parts
+ * alike, so every rank must use the same one: SLICE_SIZE when set, else
+ * the largest hint of the transports any rank uses, agreed through the
+ * bootstrap (every rank's configuration is assumed to be the same).
+ */
+static tutti_result_t tt_comm_agree_slice(tutti_comm_t comm)
+{
+    uint64_t      *all, mine = TT_SLICE_DEFAULT;
+    tutti_result_t res;
+    int            t, p;
+
+    if (comm->cfg.slice_size > 0) {
+        comm->slice_size = comm->cfg.slice_size;
+        return TUTTI_SUCCESS;
+    }
+    for (t = 0; t < comm->ntps; t++) {
+        if (comm->tp_used[t] && comm->tp_ops[t]->slice_hint > mine) {
+            mine = comm->tp_ops[t]->slice_hint;
+        }
+    }
+    all = calloc((size_t)comm->nranks, sizeof(*all));
+    if (all == NULL) {
+        return tutti__error(TUTTI_ERR_NO_MEMORY, "slice table of %d ranks",
+                            comm->nranks);
+    }
+    res = tutti__boot_allgather(comm->boot, &mine, all, sizeof(mine));
+    for (p = 0; res == TUTTI_SUCCESS && p < comm->nranks; p++) {
+        mine = TT_MAX(mine, all[p]);
+    }
+    free(all);
+    if (res != TUTTI_SUCCESS) {
+        return res;
+    }
+    comm->slice_size = (size_t)mine;
+    TT_INFO(TT_SUB_INIT, "rank %d: slice size %zu bytes (the largest "
+            "preference of the transports in use)", comm->rank,
+            comm->slice_size);
+    return TUTTI_SUCCESS;
+}
+
 static void tt_comm_free(tutti_comm_t comm)
 {
     int p, t;
@@ -372,6 +418,7 @@ tutti_result_t tutti_comm_init(int nranks, const tutti_unique_id_t *id,
 
     TT_CHECK_GOTO(tt_comm_init_transports(comm, local), res, err_free);
     TT_CHECK_GOTO(tt_comm_connect(comm), res, err_free);
+    TT_CHECK_GOTO(tt_comm_agree_slice(comm), res, err_free);
     TT_CHECK_GOTO(tutti__boot_barrier(comm->boot), res, err_free);
     for (p = 0; p < comm->ntps; p++) {
         if (comm->tps[p] != NULL && comm->tp_ops[p]->connect_done != NULL) {

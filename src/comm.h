@@ -53,6 +53,7 @@ struct tutti_comm {
     int          nlocal;    /* ranks on this host, self included */
     int          local_index;
     int          oversubscribed; /* more local ranks than online CPUs */
+    size_t       slice_size; /* pipelining unit every rank agreed on */
 
     int                       ntps;
     const tt_transport_ops_t *tp_ops[TT_MAX_TRANSPORTS];

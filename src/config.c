@@ -48,10 +48,12 @@ const tt_param_t tutti__params[] = {
      "Host identity; ranks with equal ids share memory. Default: hostname "
      "and kernel boot id.",
      TT_OFF(hostid), TT_PARAM_STRING, 0, 0},
-    {"SLICE_SIZE", "64k",
+    {"SLICE_SIZE", "0",
      "Pipelining unit in bytes: collectives move data in slices of this "
-     "size, several in flight.",
-     TT_OFF(slice_size), TT_PARAM_SIZE, 64, 1LL << 30},
+     "size, several in flight. 0 lets each communicator take the largest "
+     "preference of the transports its ranks use (shm 256k, UCX and "
+     "libfabric 1M).",
+     TT_OFF(slice_size), TT_PARAM_SIZE, 0, 1LL << 30},
     {"PIPELINE_DEPTH", "8",
      "Slices of one step kept in flight at once.",
      TT_OFF(pipeline_depth), TT_PARAM_INT, 1, 64},

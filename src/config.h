@@ -21,7 +21,8 @@ typedef struct tt_config {
     char   transport[TT_STR_MAX];     /* TRANSPORT; "" or "auto" = auto */
     char   socket_ifname[TT_STR_MAX]; /* SOCKET_IFNAME */
     char   hostid[TT_STR_MAX];        /* HOSTID; "" = hostname + boot id */
-    size_t slice_size;                /* SLICE_SIZE: pipelining unit, bytes */
+    size_t slice_size;                /* SLICE_SIZE: pipelining unit, bytes;
+                                         0 = per communicator (comm.c) */
     int    pipeline_depth;            /* PIPELINE_DEPTH: slices in flight */
     int    spin_count;                /* SPIN_COUNT: polls before yielding */
     int    yield_count;               /* YIELD_COUNT: yields before sleeping */

@@ -393,6 +393,16 @@ static void tt_exec_release(tt_exec_t *x)
     free(x);
 }
 
+/* Staging bytes per receive slot of a reducing step that needs them (its
+ * transport does not deliver): a slice, or the whole step if smaller. */
+static size_t tt_exec_staging(const tt_sched_t *s, const tt_step_t *st,
+                              size_t slice_bytes)
+{
+    size_t bytes = st->count * tutti_datatype_size(s->datatype);
+
+    return TT_ALIGN_UP(TT_MIN(bytes, slice_bytes), 64);
+}
+
 /* Sizes and allocates an execution's arrays and scratch/staging memory. */
 static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
 {
@@ -412,7 +422,7 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
                 st->recv_mode == TT_RECV_REDUCE &&
                 !(comm->peers[st->recv_peer].ops->caps &
                   TT_CAP_RECV_DELIVER)) {
-                staging += x->depth * slice_bytes;
+                staging += x->depth * tt_exec_staging(s, st, slice_bytes);
             }
         }
     }
@@ -441,9 +451,11 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
                 st->recv_mode == TT_RECV_REDUCE &&
                 !(comm->peers[st->recv_peer].ops->caps &
                   TT_CAP_RECV_DELIVER)) {
+                size_t slot = tt_exec_staging(s, st, slice_bytes);
+
                 for (d = 0; d < x->depth; d++) {
                     x->xs[j].rreq[d].staging = x->mem + staging;
-                    staging += slice_bytes;
+                    staging += slot;
                 }
             }
         }
@@ -513,7 +525,7 @@ static void tt_exec_start(tt_exec_t *x)
 tutti_result_t tutti__exec_issue(tutti_comm_t comm, tt_op_t *ops, int nops,
                                  tt_exec_t **x_p)
 {
-    size_t         slice_bytes = TT_ALIGN_UP(comm->cfg.slice_size, 64);
+    size_t         slice_bytes = TT_ALIGN_UP(comm->slice_size, 64);
     size_t         scratch = 0;
     tt_exec_t     *x;
     tutti_result_t res;

@@ -183,6 +183,15 @@ typedef struct tt_transport_ops {
     /* Wait support (caps & TT_CAP_WAIT_FD), else NULL. */
     tutti_result_t (*wait_fd)(tt_tp_t *tp, int *fd_p);
     tutti_result_t (*arm)(tt_tp_t *tp); /* TUTTI_INPROGRESS: events pending */
+
+    /*
+     * The pipelining unit (bytes) this transport moves best: a FIFO of
+     * cache-resident slots wants slices that fit its ring, a network stack
+     * wants slices long enough to hide its per-message cost. With
+     * SLICE_SIZE 0 (auto) a communicator uses the largest hint of the
+     * transports any of its ranks uses (src/comm.c). 0: no preference.
+     */
+    size_t slice_hint;
 } tt_transport_ops_t;
 
 /* The compiled-in transports, in order of preference, NULL-terminated

@@ -61,6 +61,8 @@
  * point-to-point messages stream through it all the same, and the
  * collectives keep the larger ring their pipelines fill. */
 #define TT_SHM_P2P_NSLOTS 4u
+/* The slice this transport prefers (transport.h, slice_hint). */
+#define TT_SHM_SLICE_HINT (256u * 1024u)
 
 /* The FIFO's first line: who owns it, who may write it, its geometry. */
 typedef struct tt_shm_fifo_id {

@@ -563,4 +563,5 @@ const tt_transport_ops_t tt_shm_ops = {
     .ep_close     = tt_shm_ep_close,
     .wait_fd      = NULL,
     .arm          = NULL,
+    .slice_hint   = TT_SHM_SLICE_HINT,
 };
