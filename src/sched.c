@@ -23,6 +23,7 @@
  * skipped (comm->oversubscribed): a spinning rank would steal the core its
  * peer needs to make progress.
  */
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -874,6 +875,58 @@ tutti_result_t tutti__exec_test(tt_exec_t *x)
     return x->status;
 }
 
+/*
+ * The sleeping phase of a long wait. When every transport in use has a wait
+ * fd (UCX's worker event fd, libfabric's CQ wait fd), the rank blocks in
+ * ppoll() on them, armed first, so that a message wakes it at once instead
+ * of at the end of a sleep; shm has none (a peer writes memory, nothing
+ * signals it), and with it in use the rank sleeps SLEEP_US. The poll is
+ * bounded by TT_WAIT_MAX_NS, so that abort, a peer's failure seen by the
+ * watchdog, and the timeout are noticed.
+ */
+#define TT_WAIT_MAX_NS 10000000L
+
+static void tt_comm_sleep(tutti_comm_t comm)
+{
+    struct pollfd   fds[TT_MAX_TRANSPORTS];
+    struct timespec ts = {0, TT_WAIT_MAX_NS};
+    nfds_t          n = 0;
+    int             t;
+
+    for (t = 0; t < comm->ntps; t++) {
+        const tt_transport_ops_t *ops = comm->tp_ops[t];
+        tutti_result_t            res;
+        int                       fd = -1;
+
+        if (!comm->tp_used[t]) {
+            continue;
+        }
+        if (!(ops->caps & TT_CAP_WAIT_FD) ||
+            ops->wait_fd(comm->tps[t], &fd) != TUTTI_SUCCESS || fd < 0) {
+            goto plain;
+        }
+        res = ops->arm(comm->tps[t]);
+        if (res == TUTTI_INPROGRESS) {
+            return; /* events are pending: progress now */
+        }
+        if (res != TUTTI_SUCCESS) {
+            goto plain;
+        }
+        fds[n].fd      = fd;
+        fds[n].events  = POLLIN;
+        fds[n].revents = 0;
+        n++;
+    }
+    if (n > 0) {
+        (void)ppoll(fds, n, &ts, NULL);
+        return;
+    }
+plain:
+    ts.tv_sec  = comm->cfg.sleep_us / 1000000;
+    ts.tv_nsec = (long)(comm->cfg.sleep_us % 1000000) * 1000L;
+    nanosleep(&ts, NULL);
+}
+
 tutti_result_t tutti__exec_wait(tt_exec_t *x)
 {
     tutti_comm_t   comm  = x->comm;
@@ -922,8 +975,7 @@ tutti_result_t tutti__exec_wait(tt_exec_t *x)
             }
         }
         if (idle > yield) {
-            struct timespec ts = {0, (long)comm->cfg.sleep_us * 1000};
-            nanosleep(&ts, NULL);
+            tt_comm_sleep(comm);
         } else if (idle > spin) {
             sched_yield();
         }

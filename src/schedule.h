@@ -178,7 +178,9 @@ tutti_result_t tutti__exec_test(tt_exec_t *x);
  * Progresses the communicator until x completes, honouring its timeout
  * (TUTTI_ERR_TIMEOUT, counted from the issue), abort (TUTTI_ERR_ABORTED)
  * and peer failures (TUTTI_ERR_REMOTE). Waiting spins SPIN_COUNT polls,
- * then yields, then sleeps SLEEP_US between polls.
+ * then yields YIELD_COUNT times, then sleeps between polls: on the wait
+ * fds of the transports in use when all have one (woken by the next
+ * message, at most 10 ms), else for SLEEP_US.
  */
 tutti_result_t tutti__exec_wait(tt_exec_t *x);
 
