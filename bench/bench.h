@@ -162,6 +162,12 @@ struct bench_call {
     void            *prep;    /* per-call state a peer built in prepare() */
 };
 
+/*
+ * The transports rank w->rank reaches its peers through, as the library
+ * chose them: "shm", or "shm (1 peer), ucx (2 peers)" when they differ.
+ */
+void bench_transport_summary(const bench_world_t *w, char *buf, size_t len);
+
 extern char bench_errbuf[512];
 /* Formats into bench_errbuf; returns -1 so callers can `return`. */
 int bench_err(const char *fmt, ...)

@@ -105,10 +105,8 @@ static void write_parameters(FILE *f, const bench_json_t *j)
             getenv("TUTTI_BENCH_REEXEC") ? "true" : "false");
 }
 
-/*
- * The API cannot say which transport joins two ranks yet, so each peer's
- * entry is what TUTTI_TRANSPORT asked for, or "unknown".
- */
+/* What TUTTI_TRANSPORT asked for, and what the library chose from rank 0
+ * to each peer (tutti_comm_peer_transport). */
 static void write_transport(FILE *f, const bench_json_t *j)
 {
     const char *t = getenv("TUTTI_TRANSPORT");
@@ -118,9 +116,12 @@ static void write_transport(FILE *f, const bench_json_t *j)
     jstr(f, t && *t ? t : "auto");
     fprintf(f, ",\n      \"per_peer\": [");
     for (r = 0; r < j->w->nranks; r++) {
+        const char *name = "unknown";
+
         fprintf(f, "%s{\"rank\": 0, \"peer\": %d, \"transport\": ",
                 r ? ", " : "", r);
-        jstr(f, r == 0 ? "self" : t && *t ? t : "unknown");
+        (void)tutti_comm_peer_transport(j->w->comm, r, &name);
+        jstr(f, name);
         fputc('}', f);
     }
     fprintf(f, "]\n    },\n");

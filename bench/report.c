@@ -56,6 +56,46 @@ static const char *env_or(const char *name, const char *dflt)
 }
 
 /* `label` centred in `width` columns, dashes around it, into out. */
+void bench_transport_summary(const bench_world_t *w, char *buf, size_t len)
+{
+    const char *names[8];
+    int         counts[8], nnames = 0, r, k;
+
+    buf[0] = '\0';
+    for (r = 0; r < w->nranks; r++) {
+        const char *name = "unknown";
+
+        if (r == w->rank) {
+            continue;
+        }
+        (void)tutti_comm_peer_transport(w->comm, r, &name);
+        for (k = 0; k < nnames && strcmp(names[k], name) != 0; k++) {
+        }
+        if (k == nnames && nnames < 8) {
+            names[nnames]    = name;
+            counts[nnames++] = 0;
+        }
+        if (k < 8) {
+            counts[k]++;
+        }
+    }
+    if (nnames == 0) {
+        snprintf(buf, len, "self");
+        return;
+    }
+    for (k = 0; k < nnames; k++) {
+        size_t used = strlen(buf);
+
+        if (nnames == 1) {
+            snprintf(buf, len, "%s", names[0]);
+        } else {
+            snprintf(buf + used, len - used, "%s%s (%d peer%s)",
+                     k ? ", " : "", names[k], counts[k],
+                     counts[k] == 1 ? "" : "s");
+        }
+    }
+}
+
 static void group(char *out, size_t cap, int width, const char *label)
 {
     int len  = (int)strlen(label);
@@ -140,7 +180,7 @@ void bench_report_begin(const bench_opts_t *o, const bench_world_t *w,
 {
     time_t      t = time(NULL);
     struct tm   tm;
-    char        algo[128], list[256] = "";
+    char        algo[128], list[256] = "", tps[160];
     const char *setting;
     int         r, a, v = tutti_version();
 
@@ -166,12 +206,13 @@ void bench_report_begin(const bench_opts_t *o, const bench_world_t *w,
                      a + 1 < o->nalgos ? "" : ")");
         }
     }
+    bench_transport_summary(w, tps, sizeof(tps));
     printf("# launch: %s  peer: %s%s%s%s  bound: %s  algorithm: %s%s  "
-           "transport: %s\n#\n# Using ranks\n",
+           "transport: %s (TUTTI_TRANSPORT=%s)\n#\n# Using ranks\n",
            launch_name(w->launch), peer_name ? peer_name : "none",
            peer_version ? " (" : "", peer_version ? peer_version : "",
            peer_version ? ")" : "", o->bound ? "memcpy" : "no", setting,
-           list, env_or("TUTTI_TRANSPORT", "auto"));
+           list, tps, env_or("TUTTI_TRANSPORT", "auto"));
     for (r = 0; r < w->nranks; r++) {
         printf("#  Rank %2d Pid %6d on %s\n", r, w->info[r].pid,
                w->info[r].host);

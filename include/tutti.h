@@ -180,6 +180,15 @@ TUTTI_API tutti_result_t tutti_comm_rank(tutti_comm_t comm, int *rank_p);
 TUTTI_API tutti_result_t tutti_comm_size(tutti_comm_t comm, int *size_p);
 
 /*
+ * The transport init chose to join this rank to `peer` ("shm", "ucx",
+ * "ofi"; "self" when peer is this rank), as logged at INFO. The string is
+ * static.
+ */
+TUTTI_API tutti_result_t tutti_comm_peer_transport(tutti_comm_t comm,
+                                                   int peer,
+                                                   const char **name_p);
+
+/*
  * recvbuf[i] = op over all ranks of sendbuf[i], for i < count, on every
  * rank. In place when sendbuf == recvbuf. count 0 is a no-op.
  */

@@ -506,6 +506,24 @@ tutti_result_t tutti_comm_size(tutti_comm_t comm, int *size_p)
     return TUTTI_SUCCESS;
 }
 
+tutti_result_t tutti_comm_peer_transport(tutti_comm_t comm, int peer,
+                                         const char **name_p)
+{
+    tutti__error_clear();
+    if (comm == NULL || name_p == NULL) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "tutti_comm_peer_transport: %s is NULL",
+                            comm == NULL ? "comm" : "name_p");
+    }
+    if (peer < 0 || peer >= comm->nranks) {
+        return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
+                            "tutti_comm_peer_transport: peer %d out of range "
+                            "[0, %d)", peer, comm->nranks);
+    }
+    *name_p = peer == comm->rank ? "self" : comm->peers[peer].ops->name;
+    return TUTTI_SUCCESS;
+}
+
 tutti_result_t tutti__comm_check(tutti_comm_t comm)
 {
     if (comm == NULL) {

@@ -336,6 +336,12 @@ Test(comm, null_communicator, .timeout = 30)
     TT_EXPECT_INVALID(tutti_comm_rank(NULL, &v));
     TT_EXPECT_INVALID(tutti_comm_size(NULL, &v));
     cr_expect_eq(v, 7);
+    {
+        const char *tp = NULL;
+
+        TT_EXPECT_INVALID(tutti_comm_peer_transport(NULL, 0, &tp));
+        cr_expect_null(tp);
+    }
     TT_EXPECT_INVALID(tutti_comm_get_async_error(NULL, &err));
     cr_expect_eq(err, (tutti_result_t)99);
     TT_EXPECT_INVALID(tutti_comm_abort(NULL));
@@ -435,6 +441,28 @@ static int tt_bad_args_rank(int rank, int nranks, const tutti_unique_id_t *id,
                               TUTTI_ERR_INVALID_ARGUMENT, "size_p NULL");
     bad += TT_TEST_EXPECT(tutti_comm_get_async_error(comm, NULL) ==
                               TUTTI_ERR_INVALID_ARGUMENT, "error_p NULL");
+    {
+        const char *tp = "untouched";
+
+        bad += TT_TEST_EXPECT(tutti_comm_peer_transport(comm, 0, NULL) ==
+                                  TUTTI_ERR_INVALID_ARGUMENT, "name_p NULL");
+        bad += TT_TEST_EXPECT(tutti_comm_peer_transport(comm, nranks, &tp) ==
+                                  TUTTI_ERR_INVALID_ARGUMENT,
+                              "peer == nranks");
+        bad += TT_TEST_EXPECT(tutti_comm_peer_transport(comm, -1, &tp) ==
+                                  TUTTI_ERR_INVALID_ARGUMENT, "peer -1");
+        bad += TT_TEST_EXPECT(strcmp(tp, "untouched") == 0,
+                              "name written on error: %s", tp);
+        /* forked ranks share this host: shm to every other rank */
+        TT_TEST_CALL(tutti_comm_peer_transport(comm, rank, &tp));
+        bad += TT_TEST_EXPECT(strcmp(tp, "self") == 0, "self is %s", tp);
+        if (nranks > 1) {
+            TT_TEST_CALL(tutti_comm_peer_transport(comm, (rank + 1) % nranks,
+                                                   &tp));
+            bad += TT_TEST_EXPECT(strcmp(tp, "shm") == 0,
+                                  "next rank via %s", tp);
+        }
+    }
 
     /* none of that broke the communicator */
     big[0] = (float)(rank + 1);
