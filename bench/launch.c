@@ -9,8 +9,10 @@
  *   names each rank that died and how. Children also die with the parent
  *   (PR_SET_PDEATHSIG), so killing the launcher leaves no orphans.
  * pmi: started by mpiexec or another launcher that sets PMI_RANK and
- *   PMI_SIZE: one rank per process. Rank 0 creates the id; it travels by
- *   MPI_Bcast when built with MPI, else through --id FILE.
+ *   PMI_SIZE (MPICH's hydra, slurm) or OMPI_COMM_WORLD_RANK and
+ *   OMPI_COMM_WORLD_SIZE (Open MPI's mpiexec): one rank per process.
+ *   Rank 0 creates the id; it travels by MPI_Bcast when built with MPI,
+ *   else through --id FILE.
  * explicit: --rank R --nranks N --id FILE, for any other launcher.
  *
  * The id file: rank 0 writes the id's text to FILE.tmp.PID and renames it,
@@ -21,8 +23,11 @@
  *
  * --peer mpi in fork mode cannot work (a forked child cannot MPI_Init
  * without a launcher), so the bench re-runs itself as
- * `mpiexec -n N <this binary> <same arguments>`; TUTTI_BENCH_REEXEC marks
- * the second run and TUTTI_BENCH_MPIEXEC names another mpiexec.
+ * `mpiexec [ARGS] -n N <this binary> <same arguments>`; TUTTI_BENCH_REEXEC
+ * marks the second run and TUTTI_BENCH_MPIEXEC names another mpiexec. The
+ * build picks the default mpiexec and its ARGS (TUTTI_BENCH_MPIEXEC_DEFAULT,
+ * TUTTI_BENCH_MPIEXEC_ARGS, space-separated): plain `mpiexec` for the
+ * MPICH build, Open MPI's with its flags for tutti-bench-ompi.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +40,13 @@
 #include <unistd.h>
 
 #include "bench.h"
+
+#ifndef TUTTI_BENCH_MPIEXEC_DEFAULT
+#define TUTTI_BENCH_MPIEXEC_DEFAULT "mpiexec"
+#endif
+#ifndef TUTTI_BENCH_MPIEXEC_ARGS
+#define TUTTI_BENCH_MPIEXEC_ARGS ""
+#endif
 
 static double now_s(void)
 {
@@ -347,20 +359,27 @@ err:
 static int reexec_mpiexec(const bench_opts_t *o, int nranks)
 {
     const char *mpiexec = getenv("TUTTI_BENCH_MPIEXEC");
-    char        self[PATH_MAX], n[16];
-    char      **argv = calloc((size_t)o->argc + 8, sizeof(char *));
+    char        self[PATH_MAX], n[16], args[] = TUTTI_BENCH_MPIEXEC_ARGS;
+    char      **argv = calloc((size_t)o->argc + sizeof(args) / 2 + 8,
+                              sizeof(char *));
     ssize_t     len  = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char       *tok, *save = NULL;
     int         a, k = 0;
 
     if (argv == NULL || len <= 0) {
         fprintf(stderr, "tutti-bench: cannot find my own binary for "
                         "mpiexec\n");
+        free(argv);
         return BENCH_EXIT_ERROR;
     }
     self[len] = '\0';
-    mpiexec   = mpiexec ? mpiexec : "mpiexec";
+    mpiexec   = mpiexec ? mpiexec : TUTTI_BENCH_MPIEXEC_DEFAULT;
     snprintf(n, sizeof(n), "%d", nranks);
     argv[k++] = (char *)mpiexec;
+    for (tok = strtok_r(args, " ", &save); tok != NULL;
+         tok = strtok_r(NULL, " ", &save)) {
+        argv[k++] = tok;
+    }
     argv[k++] = "-n";
     argv[k++] = n;
     argv[k++] = self;
@@ -377,11 +396,18 @@ static int reexec_mpiexec(const bench_opts_t *o, int nranks)
     return BENCH_EXIT_ERROR;
 }
 
-/* PMI_RANK/PMI_SIZE, as MPICH's hydra (and slurm's PMI) set them. */
+/*
+ * PMI_RANK/PMI_SIZE, as MPICH's hydra (and slurm's PMI) set them, else
+ * OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE, as Open MPI's mpiexec does.
+ */
 static int pmi_env(int *rank_p, int *size_p)
 {
     const char *r = getenv("PMI_RANK"), *s = getenv("PMI_SIZE");
 
+    if (r == NULL || s == NULL) {
+        r = getenv("OMPI_COMM_WORLD_RANK");
+        s = getenv("OMPI_COMM_WORLD_SIZE");
+    }
     if (r == NULL || s == NULL) {
         return 0;
     }
@@ -423,7 +449,8 @@ int bench_launch(const bench_opts_t *o)
     } else if (o->peer == BENCH_PEER_MPI) {
         if (getenv("TUTTI_BENCH_REEXEC") != NULL) {
             fprintf(stderr, "tutti-bench: re-run under mpiexec, but no "
-                            "PMI_RANK/PMI_SIZE: is mpiexec MPICH's?\n");
+                            "PMI_RANK/PMI_SIZE (nor OMPI_COMM_WORLD_*): is "
+                            "mpiexec the MPI this build uses?\n");
             return BENCH_EXIT_ERROR;
         }
         return reexec_mpiexec(o, o->nranks ? o->nranks : 2);
