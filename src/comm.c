@@ -275,6 +275,8 @@ static tutti_result_t tt_comm_agree_slice(tutti_comm_t comm)
 
     if (comm->cfg.slice_size > 0) {
         comm->slice_size = comm->cfg.slice_size;
+        TT_INFO(TT_SUB_INIT, "rank %d: slice size %zu bytes (SLICE_SIZE)",
+                comm->rank, comm->slice_size);
         return TUTTI_SUCCESS;
     }
     for (t = 0; t < comm->ntps; t++) {

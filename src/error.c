@@ -67,11 +67,15 @@ tutti_result_t tutti__error_at(int level, const char *file, int line,
                                tutti_result_t code, const char *fmt, ...)
 {
     int     saved = errno;
+    char    text[sizeof(tt_last_error)];
     va_list ap;
 
+    /* formatted aside first: an argument may be tutti_last_error() itself
+     * (a reason wrapped in context) */
     va_start(ap, fmt);
-    vsnprintf(tt_last_error, sizeof(tt_last_error), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    memcpy(tt_last_error, text, sizeof(text));
     if (level == TT_LOG_WARN) {
         if (tutti__log_level >= TT_LOG_WARN) {
             tutti__log(TT_LOG_WARN, TT_SUB_ALL, file, line, "%s: %s",
