@@ -387,15 +387,6 @@ ParameterizedTest(tt_mh_layout_t *l, multihost, link_cut, .timeout = 180)
     } else if (tt_mh_network_choice() == NULL) {
         cr_skip_test("no network transport is compiled in (UCX, libfabric)");
     }
-    if (strcmp(l->transport, "ofi") == 0 &&
-        getenv("TT_MH_OFI_LINK_CUT") == NULL) {
-        /* Known bug, issue 5: after the cut, the isolated rank reports
-         * TUTTI_ERR_TIMEOUT as it should, then crashes in about 1 run of
-         * 4 inside fi_close() of its endpoint (tcp;ofi_rxm) while the
-         * communicator is destroyed. Set TT_MH_OFI_LINK_CUT=1 to run it. */
-        cr_skip_test("libfabric link cut: known crash in fi_close after the "
-                     "cut (issue 5); TT_MH_OFI_LINK_CUT=1 runs it");
-    }
     snprintf(tpenv, sizeof(tpenv), "TUTTI_TRANSPORT=%s", l->transport);
     snprintf(timeout, sizeof(timeout), "TUTTI_TIMEOUT_MS=%d",
              TT_MH_CUT_TIMEOUT_MS);

@@ -133,6 +133,11 @@ struct tt_tp {
     void             **orphans;
     size_t             norphans;
     size_t             orphans_cap;
+    /* requests ep_close gave up on, ever: the provider may still hold
+     * transfers for them, and fini keeps the fabric objects open
+     * (ofi_init.c, "Closing after a failure") */
+    size_t             abandoned;
+    tt_tp_t           *kept_next;   /* on the list of kept instances */
     /* fabric objects, opened in this order, closed in reverse */
     struct fi_info    *info;
     struct fid_fabric *fabric;

@@ -16,9 +16,15 @@
  * peer never receives) is reported aborted as well, and its context is
  * remembered as an orphan: should its completion ever arrive, it is
  * recognised by address and dropped without touching the request, which
- * the caller may have freed. The peer is then removed from the address
- * vector, which makes connection-based providers drop the connection and
- * whatever they still held for it.
+ * the caller may have freed. When every request came back, the peer is
+ * then removed from the address vector. When some did not (the peer is
+ * gone, cut off, or never took them), the provider may still hold
+ * transfers of its own for it that can no longer leave (with
+ * tcp;ofi_rxm, the peer's RMA reads of our send buffers): tearing that
+ * connection down is what crashes libfabric 1.17 (see "Closing after a
+ * failure" in ofi_init.c), and fi_av_remove does it when
+ * FI_AV_REMOVE_CLEANUP=1 is set. The peer then stays in the address
+ * vector, and fini keeps the instance's fabric objects open.
  */
 #include <inttypes.h>
 #include <sched.h>
@@ -191,11 +197,14 @@ void tt_ofi_ep_close(tt_ep_t *ep)
         orphans++;
     }
     if (orphans > 0) {
+        tp->abandoned += orphans;
         TT_INFO(TT_SUB_OFI, "ofi: closed the endpoint to peer %d with %zu "
-                "requests the provider did not give back within %d ms",
-                ep->peer_rank, orphans, TT_OFI_CLOSE_MS);
+                "requests the provider did not give back within %d ms; "
+                "the peer stays in the address vector", ep->peer_rank,
+                orphans, TT_OFI_CLOSE_MS);
+    } else {
+        (void)fi_av_remove(tp->av, &ep->fi_addr, 1, 0);
     }
-    (void)fi_av_remove(tp->av, &ep->fi_addr, 1, 0);
     tp->eps[ep->peer_rank] = NULL;
     free(ep);
 }

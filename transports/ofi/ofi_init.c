@@ -2,7 +2,8 @@
  * The libfabric transport's life cycle and its ops table: the choice of a
  * provider (fi_getinfo), the fabric objects of one instance (fabric,
  * domain, address vector, completion queue, endpoint: opened in that order
- * and closed in reverse by fini), the address it publishes and the wait
+ * and closed in reverse by fini, unless a failure left transfers behind:
+ * see "Closing after a failure"), the address it publishes and the wait
  * support (wait_fd, arm). Endpoints
  * are in ofi_ep.c, the data path in ofi_progress.c, the tag scheme and the
  * request layout in ofi.h.
@@ -24,6 +25,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +376,40 @@ static void tt_ofi_close(struct fid *fid, const char *what)
     }
 }
 
+/*
+ * Closing after a failure. When ep_close gave up on requests (a peer died
+ * or was cut off mid-transfer), the provider still holds transfers for
+ * that peer which can no longer leave, and closing the endpoint makes it
+ * cancel them. libfabric 1.17's tcp;ofi_rxm crashes there: above rxm's
+ * eager limit a message goes by rendezvous, the receiver RMA-reading the
+ * sender's buffer, and the read response that the sender's tcp queues
+ * carries neither a context nor tcp's "internal" mark. Cancelled by
+ * fi_close (rxm closes each tcp connection, tcp flushes its queues), it
+ * becomes an error completion with a NULL context, which
+ * rxm_handle_comp_error dereferences: SIGSEGV in fi_close of the
+ * endpoint, seen in about 1 run of 5 of the multihost link_cut test, on
+ * the isolated rank and at times on one of its peers. Nothing the
+ * transport can call empties that queue first (tcp's fi_cancel covers
+ * receives only, and the socket behind it no longer drains).
+ *
+ * So such an instance keeps its fabric objects open until the process
+ * exits. With manual progress (tcp;ofi_rxm has it, and it is asked for
+ * first) nothing progresses them again, so the provider neither touches
+ * the caller's buffers nor reports anything any more. They stay on a
+ * list, so that leak checkers see them as reachable. An instance whose
+ * requests all came back closes as usual.
+ */
+static _Atomic(tt_tp_t *) tt_ofi_kept;
+
+static void tt_ofi_keep(tt_tp_t *tp)
+{
+    tt_tp_t *head = atomic_load(&tt_ofi_kept);
+
+    do {
+        tp->kept_next = head;
+    } while (!atomic_compare_exchange_weak(&tt_ofi_kept, &head, tp));
+}
+
 static void tt_ofi_fini(tt_tp_t *tp)
 {
     int i;
@@ -383,6 +419,18 @@ static void tt_ofi_fini(tt_tp_t *tp)
             tt_ofi_ep_close(tp->eps[i]);
         }
     }
+    free(tp->orphans);
+    free(tp->eps);
+    tp->orphans  = NULL;
+    tp->norphans = 0;
+    tp->eps      = NULL;
+    if (tp->abandoned > 0) {
+        TT_INFO(TT_SUB_OFI, "ofi: %zu requests were given up on: the %s "
+                "endpoint and its fabric objects stay open until exit",
+                tp->abandoned, tp->addr.prov);
+        tt_ofi_keep(tp);
+        return;
+    }
     tt_ofi_close(tp->ep != NULL ? &tp->ep->fid : NULL, "endpoint");
     tt_ofi_close(tp->cq != NULL ? &tp->cq->fid : NULL, "completion queue");
     tt_ofi_close(tp->av != NULL ? &tp->av->fid : NULL, "address vector");
@@ -391,8 +439,6 @@ static void tt_ofi_fini(tt_tp_t *tp)
     if (tp->info != NULL) {
         fi_freeinfo(tp->info);
     }
-    free(tp->orphans);
-    free(tp->eps);
     free(tp);
 }
 
