@@ -66,13 +66,19 @@ const tt_param_t tutti__params[] = {
     {"SLEEP_US", "50",
      "Sleep in microseconds of a long-idle progress loop between polls.",
      TT_OFF(sleep_us), TT_PARAM_INT, 0, 1000000},
-    {"SHM_SLOT_SIZE", "32k",
+    {"SHM_SLOT_SIZE", "128k",
      "Bytes of one slot of a shared-memory FIFO (a multiple of 64).",
      TT_OFF(shm_slot_size), TT_PARAM_SIZE, 256, 64LL << 20},
     {"SHM_NSLOTS", "8",
      "Slots per shared-memory FIFO (one FIFO per ordered pair of ranks on "
      "a host).",
      TT_OFF(shm_nslots), TT_PARAM_INT, 2, 1024},
+    {"SHM_CMA_MIN", "0",
+     "Shared-memory messages of at least this many bytes are read by the "
+     "receiver straight from the sender's buffer (process_vm_readv: one "
+     "copy instead of two); 0 = off, the default: the FIFOs measured "
+     "faster here.",
+     TT_OFF(shm_cma_min), TT_PARAM_SIZE, 0, 1LL << 40},
     {"OFI_PROVIDER", "",
      "libfabric provider for the ofi transport (e.g. \"tcp;ofi_rxm\" or "
      "\"tcp\"). Default: the first provider offering reliable tagged "

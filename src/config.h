@@ -29,6 +29,7 @@ typedef struct tt_config {
     int    sleep_us;                  /* SLEEP_US: sleep when long idle */
     size_t shm_slot_size;             /* SHM_SLOT_SIZE */
     int    shm_nslots;                /* SHM_NSLOTS */
+    size_t shm_cma_min;               /* SHM_CMA_MIN: single copy; 0 = off */
     char   ofi_provider[TT_STR_MAX];  /* OFI_PROVIDER; "" = best */
 } tt_config_t;
 

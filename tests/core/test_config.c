@@ -18,7 +18,7 @@ Test(config, defaults_parse)
     tutti__config_defaults(&cfg);
     cr_assert_eq(cfg.timeout_ms, TUTTI_DEFAULT_TIMEOUT_MS);
     cr_assert_eq(cfg.slice_size, 0);
-    cr_assert_eq(cfg.shm_slot_size, 32 * 1024);
+    cr_assert_eq(cfg.shm_slot_size, 128 * 1024);
     cr_assert_str_eq(cfg.algo, "auto");
 }
 

@@ -5,7 +5,10 @@
  * slot size and up to 64 MiB, many requests in flight, the deliver
  * callback, tag and length mismatches, ep_close with pending requests, and
  * that no segment stays in /dev/shm after connect_done or after a rank is
- * killed.
+ * killed. The single-copy path (process_vm_readv, TUTTI_SHM_CMA_MIN) runs
+ * the same checks with a low threshold, plus its own: a send completes
+ * only once its receiver has pulled it, a failed probe falls back to the
+ * FIFOs, and a sender that dies during a pull fails the receive.
  */
 #include <criterion/criterion.h>
 #include <sched.h>
@@ -16,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shm/shm.h"
 #include "shm_harness.h"
 
 #define WAIT_MS 60000
@@ -24,6 +28,67 @@
 static size_t slot_of(const th_rank_t *r)
 {
     return r->cfg.shm_slot_size;
+}
+
+/*
+ * TUTTI_SHM_CMA_MIN for the ranks of the next world: a test sets it before
+ * it forks them, and the children inherit it. -1 keeps the table's
+ * default (what th_rank_setup uses); 0 is off.
+ */
+static long long cma_min = -1;
+
+/* th_rank_init with cfg.shm_cma_min set before init. */
+static int rank_init_cma(th_rank_t *r, th_world_t *w, int rank)
+{
+    tt_tp_params_t params;
+    size_t         len = TT_ADDR_MAX;
+    int            i;
+
+    r->world = w;
+    r->rank  = rank;
+    tutti__config_defaults(&r->cfg);
+    r->cfg.shm_cma_min = (size_t)cma_min;
+    if (w->slot_size[rank] != 0) {
+        r->cfg.shm_slot_size = w->slot_size[rank];
+    }
+    if (w->nslots[rank] != 0) {
+        r->cfg.shm_nslots = w->nslots[rank];
+    }
+    for (i = 0; i < w->nranks; i++) {
+        r->info[i].rank = i;
+        snprintf(r->info[i].hostid, TT_HOSTID_MAX, "%s", TH_HOSTID);
+        r->local[i] = i;
+    }
+    params = (tt_tp_params_t){
+        .rank        = rank,
+        .nranks      = w->nranks,
+        .job_id      = w->job_id,
+        .self        = &r->info[rank],
+        .config      = &r->cfg,
+        .local_ranks = r->local,
+        .nlocal      = w->nranks,
+        .log         = tutti__log,
+    };
+    TH_CHECK(tt_shm_ops.init(&params, &r->tp) == TUTTI_SUCCESS, "init: %s",
+             tutti_last_error());
+    TH_CHECK(tt_shm_ops.address(r->tp, w->addr[rank], &len) ==
+                 TUTTI_SUCCESS, "address: %s", tutti_last_error());
+    w->addr_len[rank] = (uint32_t)len;
+    th_barrier(w);
+    return 0;
+}
+
+/* th_rank_setup, with the threshold of cma_min when it is set. */
+static int rank_setup(th_rank_t *r, th_world_t *w)
+{
+    if (cma_min < 0) {
+        return th_rank_setup(r, w, r->rank);
+    }
+    if (rank_init_cma(r, w, r->rank) != 0 || th_rank_connect(r) != 0 ||
+        th_rank_connect_done(r) != 0) {
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- connect: every pair, one message each way, nothing left behind --- */
@@ -114,7 +179,7 @@ static int rank_ordering(th_rank_t *r, void *arg)
     int         i;
 
     TH_CHECK(req && reqs && sbuf && rbuf, "calloc");
-    if (th_rank_setup(r, w, r->rank) != 0) {
+    if (rank_setup(r, w) != 0) {
         return 1;
     }
     /* sizes follow the receiver's slot size */
@@ -189,7 +254,7 @@ static int rank_sizes(th_rank_t *r, void *arg)
     size_t      slot, sizes[12];
     int         nsizes = 0, i;
 
-    if (th_rank_setup(r, w, r->rank) != 0) {
+    if (rank_setup(r, w) != 0) {
         return 1;
     }
     /* both ranks use the same geometry in these tests */
@@ -278,7 +343,7 @@ static int rank_in_flight(th_rank_t *r, void *arg)
     int         n = 0, i, p;
 
     TH_CHECK(req && reqs && bufs, "calloc");
-    if (th_rank_setup(r, w, r->rank) != 0) {
+    if (rank_setup(r, w) != 0) {
         return 1;
     }
     /* interleave peers so that every FIFO has work at once */
@@ -393,7 +458,7 @@ static int rank_deliver(th_rank_t *r, void *arg)
                             8 * MIB + 3};
     int          i;
 
-    if (th_rank_setup(r, w, r->rank) != 0) {
+    if (rank_setup(r, w) != 0) {
         return 1;
     }
     for (i = 0; i < (int)TT_ARRAY_SIZE(sizes); i++) {
@@ -448,7 +513,7 @@ static int rank_mismatch(th_rank_t *r, void *arg)
     char        sbuf[4096], rbuf[4096];
     tt_req_t    req = {0};
 
-    if (th_rank_setup(r, w, r->rank) != 0) {
+    if (rank_setup(r, w) != 0) {
         return 1;
     }
     if (r->rank == 0) {
@@ -1001,5 +1066,351 @@ Test(transport_shm, channels_are_independent, .timeout = 60)
     w->slot_size[0] = w->slot_size[1] = CHAN_SLOT;
     w->nslots[0] = w->nslots[1] = CHAN_NSLOTS;
     cr_assert_eq(th_run(w, rank_channels, w), 0);
+    th_world_destroy(w);
+}
+
+/* ---- single copy: the checks above through process_vm_readv ---------- */
+
+/* Every message but the empty ones by descriptor, 600 each way, at most
+ * one FIFO of them in flight: the pull queue and the send queue meet. */
+Test(transport_shm, cma_ordering_every_message, .timeout = 60)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min = 1;
+    cr_assert_eq(th_run(w, rank_ordering, w), 0);
+    th_world_destroy(w);
+}
+
+/* Descriptors and fragmented messages interleaved in FIFOs of 2-3 slots. */
+Test(transport_shm, cma_ordering_mixed_geometry, .timeout = 60)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min         = 300;
+    w->slot_size[0] = 1024;
+    w->nslots[0]    = 3;
+    w->slot_size[1] = 256;
+    w->nslots[1]    = 2;
+    cr_assert_eq(th_run(w, rank_ordering, w), 0);
+    th_world_destroy(w);
+}
+
+/* Up to 64 MiB, several progress steps per message. */
+Test(transport_shm, cma_sizes, .timeout = 90)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min = 1024;
+    cr_assert_eq(th_run(w, rank_sizes, w), 0);
+    th_world_destroy(w);
+}
+
+/* The same sizes through the FIFOs only, whatever the default. */
+Test(transport_shm, sizes_without_cma, .timeout = 90)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min = 0;
+    cr_assert_eq(th_run(w, rank_sizes, w), 0);
+    th_world_destroy(w);
+}
+
+/* Both paths mixed in every FIFO, 3 peers each. With fewer than 4 cpus
+ * the transport turns single copy off (see cma_off_when_oversubscribed)
+ * and this runs the FIFOs alone. */
+Test(transport_shm, cma_many_in_flight_four_ranks, .timeout = 60)
+{
+    th_world_t *w = th_world_create(4);
+
+    cma_min = 10000;
+    cr_assert_eq(th_run(w, rank_in_flight, w), 0);
+    th_world_destroy(w);
+}
+
+/* Delivering receives pull through the bounce buffer: pieces in order. */
+Test(transport_shm, cma_deliver_callback, .timeout = 60)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min = 1024;
+    cr_assert_eq(th_run(w, rank_deliver, w), 0);
+    th_world_destroy(w);
+}
+
+/* A descriptor is checked like a first fragment, and stays when refused. */
+Test(transport_shm, cma_tag_mismatch_is_invalid_usage, .timeout = 60)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min = 1024;
+    cr_assert_eq(th_run(w, rank_mismatch, w), 0);
+    th_world_destroy(w);
+}
+
+/* ---- single copy: a send ends when its receiver has pulled it -------- */
+
+#define PULL_LEN (256 * 1024)
+
+static int rank_send_waits_for_pull(th_rank_t *r, void *arg)
+{
+    th_world_t *w   = arg;
+    char       *big = malloc(PULL_LEN);
+    char        small[64];
+    tt_req_t    req[2] = {{0}}, *reqs[2] = {&req[0], &req[1]};
+    int         i;
+
+    TH_CHECK(big != NULL, "malloc");
+    if (rank_setup(r, w) != 0) {
+        return 1;
+    }
+    if (r->rank == 0) {
+        th_fill(big, PULL_LEN, 0, 1);
+        th_fill(small, sizeof(small), 0, 2);
+        TH_CHECK(tt_shm_ops.isend(r->ep[1], big, PULL_LEN, 1, &req[0]) ==
+                     TUTTI_SUCCESS, "isend big");
+        /* a small send after it goes into the FIFO and ends at once */
+        TH_CHECK(tt_shm_ops.isend(r->ep[1], small, sizeof(small), 2,
+                                  &req[1]) == TUTTI_SUCCESS, "isend small");
+        TH_CHECK(req[1].status == TUTTI_SUCCESS,
+                 "a small send waited behind a pull: %d", req[1].status);
+        for (i = 0; i < 1000; i++) {
+            tt_shm_ops.progress(r->tp);
+        }
+        TH_CHECK(req[0].status == TUTTI_INPROGRESS,
+                 "a send of %d bytes ended before its receive was posted: "
+                 "%d", PULL_LEN, req[0].status);
+        atomic_store(&w->flag[0], 1);
+        TH_CHECK(th_wait1(r, &req[0], WAIT_MS) == 0, "send timed out");
+        TH_CHECK(req[0].status == TUTTI_SUCCESS, "send %d", req[0].status);
+        /* the buffer is ours again: the receiver has its copy already */
+        memset(big, 0, PULL_LEN);
+        atomic_store(&w->flag[0], 2);
+    } else {
+        memset(big, 0x5a, PULL_LEN);
+        TH_CHECK(wait_flag(w, 0, 1) == 0, "rank 0 never sent");
+        TH_CHECK(tt_shm_ops.irecv(r->ep[0], big, PULL_LEN, 1, &req[0]) ==
+                     TUTTI_SUCCESS, "irecv big");
+        TH_CHECK(tt_shm_ops.irecv(r->ep[0], small, sizeof(small), 2,
+                                  &req[1]) == TUTTI_SUCCESS, "irecv small");
+        TH_CHECK(th_wait(r, reqs, 2, WAIT_MS) == 0, "receives timed out");
+        TH_CHECK(req[0].status == TUTTI_SUCCESS &&
+                     req[1].status == TUTTI_SUCCESS, "recv %d %d",
+                 req[0].status, req[1].status);
+        TH_CHECK(wait_flag(w, 0, 2) == 0, "rank 0 never finished");
+        TH_CHECK(th_verify(big, PULL_LEN, 0, 1) == (size_t)-1,
+                 "big differs at %zu", th_verify(big, PULL_LEN, 0, 1));
+        TH_CHECK(th_verify(small, sizeof(small), 0, 2) == (size_t)-1,
+                 "small differs");
+    }
+    free(big);
+    th_barrier(w);
+    th_rank_fini(r);
+    return 0;
+}
+
+Test(transport_shm, cma_send_completes_after_pull, .timeout = 60)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min = 64 * 1024; /* the small message stays in the FIFO */
+    cr_assert_eq(th_run(w, rank_send_waits_for_pull, w), 0);
+    th_world_destroy(w);
+}
+
+/* ---- single copy: a failed probe keeps that pair on the FIFOs -------- */
+
+static int rank_probe_fails(th_rank_t *r, void *arg)
+{
+    th_world_t *w    = arg;
+    int         peer = 1 - r->rank;
+    char       *sbuf = malloc(PULL_LEN), *rbuf = malloc(PULL_LEN);
+    tt_req_t    req[2] = {{0}}, *reqs[2] = {&req[0], &req[1]};
+
+    TH_CHECK(sbuf && rbuf, "malloc");
+    if (rank_init_cma(r, w, r->rank) != 0) {
+        return 1;
+    }
+    if (r->rank == 1) {
+        /* rank 1 reads a cookie that is not rank 0's: it must not pull
+         * from rank 0 (as if process_vm_readv had failed) */
+        tt_shm_addr_t addr;
+
+        memcpy(&addr, w->addr[0], sizeof(addr));
+        addr.cma_cookie ^= 2;
+        memcpy(w->addr[0], &addr, sizeof(addr));
+    }
+    if (th_rank_connect(r) != 0 || th_rank_connect_done(r) != 0) {
+        return 1;
+    }
+    th_fill(sbuf, PULL_LEN, r->rank, 3);
+    /* the FIFO holds the whole message: by the FIFO it ends at once, by
+     * descriptor only after the pull */
+    TH_CHECK(tt_shm_ops.isend(r->ep[peer], sbuf, PULL_LEN, 3, &req[0]) ==
+                 TUTTI_SUCCESS, "isend");
+    TH_CHECK(req[0].status == (r->rank == 0 ? TUTTI_SUCCESS
+                                            : TUTTI_INPROGRESS),
+             "rank %d send: %d", r->rank, req[0].status);
+    TH_CHECK(tt_shm_ops.irecv(r->ep[peer], rbuf, PULL_LEN, 3, &req[1]) ==
+                 TUTTI_SUCCESS, "irecv");
+    TH_CHECK(th_wait(r, reqs, 2, WAIT_MS) == 0, "exchange timed out");
+    TH_CHECK(req[0].status == TUTTI_SUCCESS && req[1].status ==
+                 TUTTI_SUCCESS, "send %d recv %d", req[0].status,
+             req[1].status);
+    TH_CHECK(th_verify(rbuf, PULL_LEN, peer, 3) == (size_t)-1, "content");
+    free(sbuf);
+    free(rbuf);
+    th_barrier(w);
+    th_rank_fini(r);
+    return 0;
+}
+
+Test(transport_shm, cma_probe_failure_falls_back, .timeout = 60)
+{
+    th_world_t *w = th_world_create(2);
+
+    cma_min = 1024;
+    cr_assert_eq(th_run(w, rank_probe_fails, w), 0);
+    th_world_destroy(w);
+}
+
+/* ---- single copy: the sender dies while the receiver pulls ----------- */
+
+#define DIE_LEN (64 * MIB)
+
+enum { FLAG_PULLING = 3 };
+
+/* Rank 0 sends DIE_LEN bytes and waits to be killed; rank 1 starts the
+ * pull (irecv moves the first step), lets the test kill rank 0, and must
+ * then see its receive fail, not hang. flag[1] = 1: a delivering
+ * receive. */
+static int rank_dies_during_pull(th_rank_t *r, void *arg)
+{
+    th_world_t     *w       = arg;
+    int             deliver = atomic_load(&w->flag[1]);
+    deliver_state_t st      = {.len = DIE_LEN, .src = 0, .seq = 9};
+    tt_req_t        req     = {0};
+    char           *buf     = malloc(DIE_LEN);
+
+    TH_CHECK(buf != NULL, "malloc");
+    if (rank_setup(r, w) != 0) {
+        return 1;
+    }
+    if (r->rank == 0) {
+        th_fill(buf, DIE_LEN, 0, 9);
+        TH_CHECK(tt_shm_ops.isend(r->ep[1], buf, DIE_LEN, 9, &req) ==
+                     TUTTI_SUCCESS, "isend");
+        atomic_store(&w->flag[0], FLAG_READY);
+        for (;;) {
+            pause();
+        }
+    }
+    TH_CHECK(wait_flag(w, 0, FLAG_READY) == 0, "rank 0 never sent");
+    if (deliver) {
+        req.deliver = check_deliver;
+        req.arg     = &st;
+    }
+    TH_CHECK(tt_shm_ops.irecv(r->ep[0], deliver ? NULL : buf, DIE_LEN, 9,
+                              &req) == TUTTI_SUCCESS, "irecv");
+    TH_CHECK(req.status == TUTTI_INPROGRESS,
+             "a %d-byte pull ended in irecv: %d", DIE_LEN, req.status);
+    atomic_store(&w->flag[1], FLAG_PULLING);
+    TH_CHECK(wait_flag(w, 0, FLAG_DEAD) == 0, "rank 0 not killed");
+    TH_CHECK(th_wait1(r, &req, WAIT_MS) == 0, "the receive hung");
+    TH_CHECK(req.status == TUTTI_ERR_REMOTE, "status %d", req.status);
+    TH_CHECK(strstr(tutti_last_error(), "exited") != NULL, "message: %s",
+             tutti_last_error());
+    TH_CHECK(!deliver || (st.bad == 0 && st.next > 0 && st.next < DIE_LEN),
+             "pieces before the death: bad %d, %zu bytes", st.bad, st.next);
+    free(buf);
+    th_rank_fini(r);
+    return 0;
+}
+
+static void die_during_pull(int deliver)
+{
+    th_world_t *w = th_world_create(2);
+    pid_t       pids[TH_MAX_RANKS];
+    int         st;
+
+    cr_assert_not_null(w);
+    cma_min = 1024;
+    atomic_store(&w->flag[1], deliver);
+    th_spawn(w, rank_dies_during_pull, w, pids);
+    for (st = 0; atomic_load(&w->flag[1]) != FLAG_PULLING; st++) {
+        cr_assert(st < 60000 && !atomic_load(&w->failed),
+                  "rank 1 never started pulling");
+        usleep(1000);
+    }
+    kill(pids[0], SIGKILL);
+    cr_assert_eq(waitpid(pids[0], &st, 0), pids[0]);
+    cr_assert(WIFSIGNALED(st));
+    pids[0] = 0;
+    atomic_store(&w->flag[0], FLAG_DEAD);
+    cr_assert_eq(th_join(w, pids), 0);
+    th_world_destroy(w);
+}
+
+Test(transport_shm, cma_sender_dies_during_copy_pull, .timeout = 60)
+{
+    die_during_pull(0);
+}
+
+Test(transport_shm, cma_sender_dies_during_deliver_pull, .timeout = 60)
+{
+    die_during_pull(1);
+}
+
+/* ---- single copy: off when the ranks outnumber the cpus -------------- */
+
+#define OVER_LEN (64 * 1024) /* fits an empty FIFO of the default geometry */
+
+/* With single copy off, a send that fits the FIFO ends at once. */
+static int rank_oversubscribed(th_rank_t *r, void *arg)
+{
+    th_world_t *w    = arg;
+    int         next = (r->rank + 1) % w->nranks;
+    int         prev = (r->rank + w->nranks - 1) % w->nranks;
+    char       *sbuf = malloc(OVER_LEN), *rbuf = malloc(OVER_LEN);
+    tt_req_t    req[2] = {{0}}, *reqs[2] = {&req[0], &req[1]};
+
+    TH_CHECK(sbuf && rbuf, "malloc");
+    if (rank_setup(r, w) != 0) {
+        return 1;
+    }
+    th_fill(sbuf, OVER_LEN, r->rank, 4);
+    TH_CHECK(tt_shm_ops.isend(r->ep[next], sbuf, OVER_LEN, 4, &req[0]) ==
+                 TUTTI_SUCCESS, "isend");
+    TH_CHECK(req[0].status == TUTTI_SUCCESS,
+             "%d ranks, more than the cpus: a %d-byte send waited for a "
+             "pull (status %d)", w->nranks, OVER_LEN, req[0].status);
+    TH_CHECK(tt_shm_ops.irecv(r->ep[prev], rbuf, OVER_LEN, 4, &req[1]) ==
+                 TUTTI_SUCCESS, "irecv");
+    TH_CHECK(th_wait(r, reqs, 2, WAIT_MS) == 0, "ring timed out");
+    TH_CHECK(req[1].status == TUTTI_SUCCESS, "recv %d", req[1].status);
+    TH_CHECK(th_verify(rbuf, OVER_LEN, prev, 4) == (size_t)-1, "content");
+    free(sbuf);
+    free(rbuf);
+    th_barrier(w);
+    th_rank_fini(r);
+    return 0;
+}
+
+Test(transport_shm, cma_off_when_oversubscribed, .timeout = 60)
+{
+    cpu_set_t   set;
+    int         ncpus;
+    th_world_t *w;
+
+    cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+    ncpus = CPU_COUNT(&set);
+    if (ncpus + 1 > TH_MAX_RANKS) {
+        cr_skip_test("%d cpus: oversubscribing takes more than %d ranks",
+                     ncpus, TH_MAX_RANKS);
+    }
+    w       = th_world_create(ncpus + 1);
+    cma_min = 1024;
+    cr_assert_not_null(w);
+    cr_assert_eq(th_run(w, rank_oversubscribed, w), 0);
     th_world_destroy(w);
 }

@@ -42,6 +42,20 @@
  * A message of len bytes takes max(1, ceil(len / slot_size)) consecutive
  * slots; every fragment but the last fills its slot. A fragment of at most
  * TT_SHM_INLINE_MAX bytes travels inside the header line.
+ *
+ * Single copy (shm_cma.c). A message of at least TUTTI_SHM_CMA_MIN bytes
+ * to a receiver that can read the sender's memory with process_vm_readv
+ * (Linux cross-memory attach) takes one slot whatever its length: the
+ * header carries TT_SHM_SLOT_CMA and, inline, the message's address in
+ * the sender (tt_shm_cma_desc_t). The receiver pulls the bytes straight
+ * into its buffer, or through a small bounce buffer into req->deliver,
+ * and only then releases the slot: the tail passing the slot is the
+ * sender's sign that its buffer is free again, so such a send completes
+ * only after the receiver has read it. Whether a receiver pulls from a
+ * sender is settled at connect: the receiver reads a cookie from the
+ * sender's memory (its address and value are in the sender's published
+ * address) and, when that works, sets `cma` in the identity lines of the
+ * sender's FIFOs; the sender reads it at connect_done.
  */
 #ifndef TUTTI_SHM_H
 #define TUTTI_SHM_H
@@ -63,6 +77,14 @@
 #define TT_SHM_P2P_NSLOTS 4u
 /* The slice this transport prefers (transport.h, slice_hint). */
 #define TT_SHM_SLICE_HINT (256u * 1024u)
+/* Bytes of the bounce buffer a delivering receive pulls through: small
+ * enough to stay in the cache (L2) between the pull and the reduction,
+ * and one pull per default slice, since each process_vm_readv call costs
+ * (measured: 64 KiB pieces made 4-256 MiB allreduces 10-70% slower). */
+#define TT_SHM_CMA_BOUNCE (256u * 1024u)
+/* Bytes one progress() call pulls for a message before it moves on to
+ * the other endpoints and channels (the rest on the next call). */
+#define TT_SHM_CMA_STEP   (1u * 1024u * 1024u)
 
 /* The FIFO's first line: who owns it, who may write it, its geometry. */
 typedef struct tt_shm_fifo_id {
@@ -73,6 +95,11 @@ typedef struct tt_shm_fifo_id {
     uint32_t nslots;
     uint32_t channel;     /* TT_CHANNEL_COLL or TT_CHANNEL_P2P */
     uint64_t slot_size;   /* payload bytes of one slot */
+    /* Set by the owner at its connect(), read by the sender at
+     * connect_done (the barrier between orders them): nonzero when the
+     * owner can pull this sender's messages with process_vm_readv. */
+    uint32_t cma;
+    uint32_t reserved;
 } tt_shm_fifo_id_t;
 
 /*
@@ -85,7 +112,7 @@ typedef struct tt_shm_slot_hdr {
     uint64_t         msg_len;  /* the message's total length */
     uint64_t         offset;   /* of this fragment in the message */
     uint32_t         frag_len; /* bytes in this fragment */
-    uint32_t         reserved;
+    uint32_t         flags;    /* TT_SHM_SLOT_* */
     uint8_t          inl[TT_SHM_INLINE_MAX]; /* data when frag_len small */
     _Atomic uint64_t seq;      /* pos + 1 once slot `pos` is filled */
 } tt_shm_slot_hdr_t;
@@ -94,6 +121,18 @@ _Static_assert(sizeof(tt_shm_slot_hdr_t) == TT_CACHE_LINE,
                "a slot header is one cache line");
 _Static_assert(sizeof(tt_shm_fifo_id_t) <= TT_CACHE_LINE,
                "the FIFO identity fits one cache line");
+
+/* Slot flags. */
+#define TT_SHM_SLOT_CMA 1u /* inl holds a tt_shm_cma_desc_t, not data */
+
+/* What a single-copy slot carries inline: where the receiver pulls from.
+ * The length is the header's msg_len, the offset 0, frag_len 0. */
+typedef struct tt_shm_cma_desc {
+    uint64_t addr; /* the message in the sender's address space */
+} tt_shm_cma_desc_t;
+
+_Static_assert(sizeof(tt_shm_cma_desc_t) <= TT_SHM_INLINE_MAX,
+               "a single-copy descriptor fits inline");
 
 #define TT_SHM_TAIL_OFFSET 64
 #define TT_SHM_HDRS_OFFSET 128
@@ -105,11 +144,16 @@ typedef struct tt_shm_addr {
     uint32_t magic;     /* TT_SHM_ADDR_MAGIC */
     int32_t  rank;      /* the segment's owner */
     int32_t  nlocal;    /* ranks on its host, as its owner counted them */
-    uint32_t reserved;
+    int32_t  pid;       /* the owner's process, for process_vm_readv */
     uint32_t nslots[TT_NUM_CHANNELS];    /* per channel */
     uint64_t slot_size;
     uint64_t fifo_size[TT_NUM_CHANNELS]; /* a multiple of the page */
     uint64_t seg_size;  /* 0: no segment (the owner is alone on its host) */
+    /* Single copy: where the owner keeps a cookie a receiver reads to
+     * check that it can pull from the owner; 0 when the owner sends
+     * everything through the FIFOs (TUTTI_SHM_CMA_MIN=0). */
+    uint64_t cma_cookie_addr;
+    uint64_t cma_cookie;
     char     name[TT_SHM_NAME_MAX];
 } tt_shm_addr_t;
 
@@ -126,6 +170,9 @@ typedef struct tt_shm_fifo {
     size_t             slot_size;
     _Atomic uint64_t  *tail;
     uint64_t           tail_seen; /* sender: last tail read */
+    /* sender: messages of at least this many bytes go by descriptor
+     * (single copy); SIZE_MAX when the receiver does not pull */
+    size_t             cma_min;
 } tt_shm_fifo_t;
 
 /* A queue of requests linked through req->next, oldest first. */
@@ -140,6 +187,8 @@ typedef struct tt_shm_chan {
     tt_shm_queue_t recvq;  /* the head may be partly received */
     tt_shm_fifo_t  rx;     /* the peer's FIFO in our segment */
     tt_shm_fifo_t  tx;     /* our FIFO in the peer's segment */
+    tt_shm_queue_t pullq;  /* sends whose descriptor is in tx, waiting for
+                              the receiver's pull; oldest first */
 } tt_shm_chan_t;
 
 struct tt_ep {
@@ -151,6 +200,7 @@ struct tt_ep {
     int            active; /* index in tp->active, -1 when idle */
     int            peer_rank;
     int            peer_local;
+    pid_t          peer_pid; /* 0 unless we pull the peer's messages */
     void          *tx_map; /* our mapping of the peer's pair of FIFOs */
     size_t         tx_map_len;
 };
@@ -181,6 +231,11 @@ struct tt_tp {
     tt_ep_t    **eps;
     int          ready;        /* init succeeded */
     int          connect_done;
+    /* single copy (shm_cma.c); cma_min 0 = off */
+    size_t       cma_min;      /* TUTTI_SHM_CMA_MIN */
+    uint64_t     cma_cookie;   /* receivers read it to test the path */
+    char        *cma_bounce;   /* TT_SHM_CMA_BOUNCE bytes, for deliver */
+    int          cma_failed;   /* a probe failed: logged, not retried */
 };
 
 /* Request state kept in req->priv, by index (priv is the caller's array). */
@@ -188,7 +243,10 @@ enum {
     TT_SHM_PRIV_BUF  = 0, /* the user buffer, as uintptr_t */
     TT_SHM_PRIV_LEN  = 1, /* message length */
     TT_SHM_PRIV_TAG  = 2,
-    TT_SHM_PRIV_DONE = 3  /* bytes sent or received so far */
+    TT_SHM_PRIV_DONE = 3, /* bytes sent or received so far */
+    /* single copy: a send's descriptor position in tx; a receive's
+     * "pulling" mark (1 once its descriptor's tag and length matched) */
+    TT_SHM_PRIV_CMA  = 4
 };
 
 /* Index of a peer's inbound pair of FIFOs in the segment of local rank
@@ -230,5 +288,28 @@ unsigned tt_shm_progress(tt_tp_t *tp);
 /* Completes every queued request of ep with TUTTI_ERR_ABORTED and takes
  * it off the active list. */
 void tt_shm_ep_abort(tt_ep_t *ep);
+
+/* Single copy (shm_cma.c). */
+/* Sets up the cookie and the bounce buffer when tp->cma_min is nonzero. */
+tutti_result_t tt_shm_cma_init(tt_tp_t *tp);
+void tt_shm_cma_fini(tt_tp_t *tp);
+/* At connect to the owner of addr: tests that we can pull its messages
+ * and, if so, sets ep->peer_pid and tells the peer through the identity
+ * lines of its inbound FIFOs in our segment (rx_ids, one per channel).
+ * A failure is not an error: it is logged once and the FIFOs carry all. */
+void tt_shm_cma_probe(tt_tp_t *tp, tt_ep_t *ep, const tt_shm_addr_t *addr,
+                      tt_shm_fifo_id_t *const rx_ids[TT_NUM_CHANNELS]);
+/* At connect_done: whether each peer pulls from us, per channel. */
+void tt_shm_cma_enable(tt_tp_t *tp);
+/*
+ * Pulls (more of) the message a single-copy slot describes into req: into
+ * its buffer, or through the bounce buffer into req->deliver. Moves at
+ * most TT_SHM_CMA_STEP bytes; updates req->priv[TT_SHM_PRIV_DONE].
+ * Returns TUTTI_SUCCESS once the whole message is in, TUTTI_INPROGRESS
+ * when there is more, or an error (the peer died, its buffer is gone),
+ * with the reason in tutti_last_error().
+ */
+tutti_result_t tt_shm_cma_pull(const tt_ep_t *ep, tt_req_t *req,
+                               const tt_shm_slot_hdr_t *hdr);
 
 #endif /* TUTTI_SHM_H */

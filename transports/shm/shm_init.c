@@ -3,8 +3,8 @@
  * (init/fini), the segment of inbound FIFOs it owns (created at init,
  * unlinked at connect_done), the address it publishes, and the endpoints
  * (connect maps our pair of FIFOs, one per channel, in the peer's segment;
- * ep_close unmaps it). The data path is in shm_fifo.c; the memory layout is
- * described in shm.h.
+ * ep_close unmaps it). The data path is in shm_fifo.c, the single-copy
+ * path in shm_cma.c; the memory layout is described in shm.h.
  *
  * Cleanup on failure: a segment's name exists from init until
  * connect_done. If fini comes first, it unlinks the segment names of every
@@ -58,6 +58,7 @@ void tt_shm_fifo_attach(tt_shm_fifo_t *fifo, char *base, uint32_t nslots,
         .data      = base + TT_ALIGN_UP(TT_SHM_HDRS_END(nslots), page_size),
         .slot_size = slot_size,
         .nslots    = nslots,
+        .cma_min   = SIZE_MAX, /* until connect_done says otherwise */
     };
 }
 
@@ -204,6 +205,7 @@ static tutti_result_t tt_shm_init(const tt_tp_params_t *params,
     tp->job_id    = params->job_id;
     tp->nlocal    = params->nlocal;
     tp->slot_size = cfg->shm_slot_size;
+    tp->cma_min   = cfg->shm_cma_min;
     tp->page_size = (size_t)page;
     for (c = 0; c < TT_NUM_CHANNELS; c++) {
         tp->nslots[c]    = tt_shm_chan_nslots((uint32_t)cfg->shm_nslots, c);
@@ -236,6 +238,7 @@ static tutti_result_t tt_shm_init(const tt_tp_params_t *params,
     if (tp->nlocal > 1) {
         tp->seg_size = (size_t)(tp->nlocal - 1) * tp->pair_size;
         TT_CHECK_GOTO(tt_shm_seg_create(tp), status, err_fini);
+        TT_CHECK_GOTO(tt_shm_cma_init(tp), status, err_fini);
     }
     TT_INFO(TT_SUB_SHM,
             "shm: segment %s of %zu bytes: %d pairs of inbound FIFOs "
@@ -279,6 +282,7 @@ static void tt_shm_fini(tt_tp_t *tp)
             shm_unlink(name);
         }
     }
+    tt_shm_cma_fini(tp);
     free(tp->active);
     free(tp->eps);
     free(tp->local_ranks);
@@ -291,6 +295,7 @@ static tutti_result_t tt_shm_address(tt_tp_t *tp, void *buf, size_t *len_p)
         .magic     = TT_SHM_ADDR_MAGIC,
         .rank      = tp->rank,
         .nlocal    = tp->nlocal,
+        .pid       = (int32_t)getpid(),
         .slot_size = tp->slot_size,
         .seg_size  = tp->seg_size,
     };
@@ -305,6 +310,10 @@ static tutti_result_t tt_shm_address(tt_tp_t *tp, void *buf, size_t *len_p)
         return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
                             "shm: address buffer of %zu bytes, %zu needed",
                             *len_p, sizeof(addr));
+    }
+    if (tp->cma_bounce != NULL) {
+        addr.cma_cookie_addr = (uint64_t)(uintptr_t)&tp->cma_cookie;
+        addr.cma_cookie      = tp->cma_cookie;
     }
     snprintf(addr.name, sizeof(addr.name), "%s", tp->seg_name);
     memcpy(buf, &addr, sizeof(addr));
@@ -448,11 +457,12 @@ static tutti_result_t tt_shm_connect(tt_tp_t *tp, const tt_peer_info_t *peer,
                                      const void *buf, size_t len,
                                      tt_ep_t **ep_p)
 {
-    tutti_result_t status;
-    tt_shm_addr_t  addr;
-    tt_ep_t       *ep;
-    void          *map = NULL;
-    int            peer_local, c;
+    tutti_result_t    status;
+    tt_shm_addr_t     addr;
+    tt_shm_fifo_id_t *rx_ids[TT_NUM_CHANNELS];
+    tt_ep_t          *ep;
+    void             *map = NULL;
+    int               peer_local, c;
 
     peer_local = tt_shm_local_index(tp, peer->rank);
     if (peer_local < 0 || peer_local == tp->local_idx) {
@@ -485,7 +495,9 @@ static tutti_result_t tt_shm_connect(tt_tp_t *tp, const tt_peer_info_t *peer,
         tt_shm_fifo_attach(&ep->chan[c].rx,
                            tt_shm_fifo_base(tp, peer_local, c), tp->nslots[c],
                            tp->slot_size, tp->page_size);
+        rx_ids[c] = (tt_shm_fifo_id_t *)tt_shm_fifo_base(tp, peer_local, c);
     }
+    tt_shm_cma_probe(tp, ep, &addr, rx_ids);
     ep->tp         = tp;
     ep->active     = -1;
     ep->peer_rank  = peer->rank;
@@ -495,9 +507,11 @@ static tutti_result_t tt_shm_connect(tt_tp_t *tp, const tt_peer_info_t *peer,
     tp->eps[peer_local] = ep;
     TT_INFO(TT_SUB_SHM,
             "shm: connected to peer %d: sending through %s (%u + %u slots "
-            "of %" PRIu64 " bytes)", peer->rank, addr.name,
+            "of %" PRIu64 " bytes)%s", peer->rank, addr.name,
             addr.nslots[TT_CHANNEL_COLL], addr.nslots[TT_CHANNEL_P2P],
-            addr.slot_size);
+            addr.slot_size,
+            ep->peer_pid != 0 ? "; pulling its large messages with "
+                                "process_vm_readv" : "");
     *ep_p = ep;
     return TUTTI_SUCCESS;
 
@@ -518,6 +532,7 @@ static tutti_result_t tt_shm_connect_done(tt_tp_t *tp)
     int  i;
 
     tp->connect_done = 1;
+    tt_shm_cma_enable(tp);
     for (i = 0; i < tp->nlocal; i++) {
         if (i != tp->local_idx) {
             tt_shm_seg_name(name, tp->job_id, tp->local_ranks[i]);
