@@ -97,6 +97,7 @@ typedef struct bench_opts {
     const char     *json_path;   /* -J */
     bench_peer_id_t peer;        /* --peer */
     int             bound;       /* --bound */
+    int             bind;        /* --bind: 1 core (default), 0 none */
     int             timeout_ms;  /* --timeout */
     int             rank;        /* --rank; -1 = not given */
     const char     *id_file;     /* --id */
@@ -135,6 +136,7 @@ typedef struct bench_world {
     tutti_comm_t       comm;
     bench_launch_t     launch;
     int                same_host; /* every rank on rank 0's host */
+    int                cpu;       /* --bind core: this rank's CPU, else -1 */
     bench_rank_info_t *info;      /* [nranks] */
 } bench_world_t;
 

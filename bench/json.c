@@ -95,9 +95,10 @@ static void write_parameters(FILE *f, const bench_json_t *j)
                "    \"latency\": %s,\n    \"peer\": ",
             o->blocking, o->latency ? "true" : "false");
     jstr(f, j->peer_name);
-    fprintf(f, ",\n    \"bound\": %s,\n    \"timeout_ms\": %d,\n"
-               "    \"launch\": ",
-            o->bound ? "true" : "false", o->timeout_ms);
+    fprintf(f, ",\n    \"bound\": %s,\n    \"bind\": \"%s\",\n"
+               "    \"timeout_ms\": %d,\n    \"launch\": ",
+            o->bound ? "true" : "false", j->w->cpu >= 0 ? "core" : "none",
+            o->timeout_ms);
     jstr(f, j->w->launch == BENCH_LAUNCH_FORK  ? "fork"
             : j->w->launch == BENCH_LAUNCH_PMI ? "pmi"
                                                : "explicit");

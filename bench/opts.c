@@ -22,6 +22,7 @@
 enum {
     OPT_PEER = 256,
     OPT_BOUND,
+    OPT_BIND,
     OPT_RANK,
     OPT_ID,
     OPT_ENV,
@@ -48,6 +49,7 @@ static const struct option long_opts[] = {
     {"json", required_argument, NULL, 'J'},
     {"peer", required_argument, NULL, OPT_PEER},
     {"bound", no_argument, NULL, OPT_BOUND},
+    {"bind", required_argument, NULL, OPT_BIND},
     {"rank", required_argument, NULL, OPT_RANK},
     {"id", required_argument, NULL, OPT_ID},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -92,6 +94,10 @@ void bench_usage(FILE *out)
 "      --peer mpi|gloo   run the same collective with MPI or Gloo, same\n"
 "                        processes and buffers, and print ratios\n"
 "      --bound           memcpy bandwidth per size; busbw as %% of the bound\n"
+"      --bind core|none  one CPU per rank when the ranks share a host and\n"
+"                        fit its CPUs (default core, as MPI launchers do):\n"
+"                        a short run's ranks otherwise may share a core\n"
+"                        until the scheduler spreads them\n"
 "      --rank R --id FILE  for other launchers: this process is rank R of\n"
 "                        --nranks N; rank 0 writes the id to FILE, the\n"
 "                        others wait for it (a shared file system)\n"
@@ -231,6 +237,7 @@ static void set_defaults(bench_opts_t *o, int argc, char **argv)
     o->dtypes[0]   = TUTTI_FLOAT32;
     o->combine     = BENCH_COMBINE_MAX;
     o->blocking    = 1;
+    o->bind        = 1;
     o->timeout_ms  = TUTTI_DEFAULT_TIMEOUT_MS;
     o->rank        = -1;
     o->progress    = isatty(STDERR_FILENO);
@@ -414,6 +421,15 @@ static int parse_one(int c, const char *arg, bench_opts_t *o,
         return 0;
     case OPT_BOUND:
         o->bound = 1;
+        return 0;
+    case OPT_BIND:
+        if (strcmp(arg, "core") == 0) {
+            o->bind = 1;
+        } else if (strcmp(arg, "none") == 0) {
+            o->bind = 0;
+        } else {
+            return usage_error("--bind wants core or none, not '%s'", arg);
+        }
         return 0;
     case OPT_RANK:
         return parse_int(arg, 0, 1 << 20, &o->rank)

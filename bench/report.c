@@ -207,12 +207,13 @@ void bench_report_begin(const bench_opts_t *o, const bench_world_t *w,
         }
     }
     bench_transport_summary(w, tps, sizeof(tps));
-    printf("# launch: %s  peer: %s%s%s%s  bound: %s  algorithm: %s%s  "
-           "transport: %s (TUTTI_TRANSPORT=%s)\n#\n# Using ranks\n",
-           launch_name(w->launch), peer_name ? peer_name : "none",
-           peer_version ? " (" : "", peer_version ? peer_version : "",
-           peer_version ? ")" : "", o->bound ? "memcpy" : "no", setting,
-           list, tps, env_or("TUTTI_TRANSPORT", "auto"));
+    printf("# launch: %s  bind: %s  peer: %s%s%s%s  bound: %s  algorithm: "
+           "%s%s  transport: %s (TUTTI_TRANSPORT=%s)\n#\n# Using ranks\n",
+           launch_name(w->launch), w->cpu >= 0 ? "core" : "none",
+           peer_name ? peer_name : "none", peer_version ? " (" : "",
+           peer_version ? peer_version : "", peer_version ? ")" : "",
+           o->bound ? "memcpy" : "no", setting, list, tps,
+           env_or("TUTTI_TRANSPORT", "auto"));
     for (r = 0; r < w->nranks; r++) {
         printf("#  Rank %2d Pid %6d on %s\n", r, w->info[r].pid,
                w->info[r].host);
