@@ -52,7 +52,7 @@ const tt_param_t tutti__params[] = {
      "Pipelining unit in bytes: collectives move data in slices of this "
      "size, several in flight. 0 lets each communicator take the largest "
      "preference of the transports its ranks use (shm 256k, UCX and "
-     "libfabric 1M).",
+     "libfabric 64k).",
      TT_OFF(slice_size), TT_PARAM_SIZE, 0, 1LL << 30},
     {"PIPELINE_DEPTH", "8",
      "Slices of one step kept in flight at once.",
