@@ -73,6 +73,11 @@ const tt_param_t tutti__params[] = {
      "Slots per shared-memory FIFO (one FIFO per ordered pair of ranks on "
      "a host).",
      TT_OFF(shm_nslots), TT_PARAM_INT, 2, 1024},
+    {"SHM_BUDGET", "32M",
+     "Bytes of inbound shared-memory FIFOs per rank at most (they are "
+     "reserved in /dev/shm): with many ranks on a host the slots shrink, "
+     "not below 1k, to fit; 0 = no limit.",
+     TT_OFF(shm_budget), TT_PARAM_SIZE, 0, 1LL << 40},
     {"SHM_CMA_MIN", "0",
      "Shared-memory messages of at least this many bytes are read by the "
      "receiver straight from the sender's buffer (process_vm_readv: one "

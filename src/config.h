@@ -30,6 +30,8 @@ typedef struct tt_config {
     size_t shm_slot_size;             /* SHM_SLOT_SIZE */
     int    shm_nslots;                /* SHM_NSLOTS */
     size_t shm_cma_min;               /* SHM_CMA_MIN: single copy; 0 = off */
+    size_t shm_budget;                /* SHM_BUDGET: inbound FIFO bytes per
+                                         rank; 0 = no limit */
     char   ofi_provider[TT_STR_MAX];  /* OFI_PROVIDER; "" = best */
 } tt_config_t;
 

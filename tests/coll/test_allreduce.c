@@ -862,6 +862,10 @@ static tt_ar_env_t tt_envs[] = {
     {5, "TUTTI_SLICE_SIZE=1000 TUTTI_SHM_SLOT_SIZE=512 TUTTI_PIPELINE_DEPTH=64"
         " TUTTI_SPIN_COUNT=0 TUTTI_YIELD_COUNT=0 TUTTI_SLEEP_US=1"},
     {2, "TUTTI_TRANSPORT=shm TUTTI_SHM_NSLOTS=3"},
+    /* slots shrunk to fit the budget: 4 KiB for 4 ranks, the 1 KiB floor
+     * for 5 */
+    {4, "TUTTI_SHM_BUDGET=144k"},
+    {5, "TUTTI_SHM_BUDGET=1k"},
     {3, "TUTTI_ALGO=allreduce:ring"},
     {4, "TUTTI_ALGO=allreduce:ring TUTTI_SLICE_SIZE=256"},
     {3, "TUTTI_ALGO=allreduce:tree"},

@@ -873,6 +873,7 @@ Test(transport_shm, no_space_in_dev_shm, .timeout = 30)
     tutti__config_defaults(&cfg);
     cfg.shm_slot_size = 64 * MIB;
     cfg.shm_nslots    = 1024; /* 64 GiB per FIFO, 448 GiB in all */
+    cfg.shm_budget    = 0;    /* or the slots shrink to fit 32 MiB */
     if (statvfs("/dev/shm", &vfs) != 0 || vfs.f_blocks == 0 ||
         (double)vfs.f_blocks * (double)vfs.f_frsize >
             7.0 * 64 * 1024 * (double)MIB) {

@@ -41,6 +41,41 @@ void tt_shm_seg_name(char *name, uint64_t job_id, int rank)
              rank);
 }
 
+/*
+ * The slot size within the budget: each rank reserves (in /dev/shm, by
+ * posix_fallocate) a pair of FIFOs per other rank of its host, so with the
+ * default 8 + 4 slots of 128 KiB, 64 ranks on a host would hold 95 MiB
+ * each, 6 GiB in all. Past SHM_BUDGET the slots shrink to fit, in
+ * multiples of a cache line and not below TT_SHM_SLOT_MIN (small slots
+ * still carry any message, in more fragments).
+ */
+#define TT_SHM_SLOT_MIN 1024u
+
+static size_t tt_shm_budget_slot(const tt_config_t *cfg, int nlocal)
+{
+    size_t slots = 0, slot = cfg->shm_slot_size;
+    int    c;
+
+    if (cfg->shm_budget == 0 || nlocal < 2) {
+        return slot;
+    }
+    for (c = 0; c < TT_NUM_CHANNELS; c++) {
+        slots += tt_shm_chan_nslots((uint32_t)cfg->shm_nslots, c);
+    }
+    slots *= (size_t)(nlocal - 1);
+    if (slots * slot <= cfg->shm_budget) {
+        return slot;
+    }
+    slot = TT_MAX(cfg->shm_budget / slots / TT_CACHE_LINE * TT_CACHE_LINE,
+                  (size_t)TT_SHM_SLOT_MIN);
+    slot = TT_MIN(slot, cfg->shm_slot_size);
+    TT_INFO(TT_SUB_SHM, "shm: %d ranks on this host: slots of %zu bytes "
+            "instead of %zu, to keep the inbound FIFOs within "
+            "SHM_BUDGET=%zu bytes", nlocal, slot, cfg->shm_slot_size,
+            cfg->shm_budget);
+    return slot;
+}
+
 size_t tt_shm_fifo_size(uint32_t nslots, size_t slot_size, size_t page_size)
 {
     size_t hdrs = TT_SHM_HDRS_END(nslots);
@@ -204,7 +239,7 @@ static tutti_result_t tt_shm_init(const tt_tp_params_t *params,
     tp->nranks    = params->nranks;
     tp->job_id    = params->job_id;
     tp->nlocal    = params->nlocal;
-    tp->slot_size = cfg->shm_slot_size;
+    tp->slot_size = tt_shm_budget_slot(cfg, params->nlocal);
     tp->cma_min   = cfg->shm_cma_min;
     tp->page_size = (size_t)page;
     for (c = 0; c < TT_NUM_CHANNELS; c++) {
