@@ -16,7 +16,6 @@
  *   8. barrier, then connect_done (shm unlinks its segments), watchdog on.
  */
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,16 +106,6 @@ static void tt_comm_hostid(const tt_config_t *cfg, char *out, size_t len)
         close(fd);
     }
     snprintf(out, len, "%s:%s", host, boot);
-}
-
-static int tt_comm_ncpus(void)
-{
-    cpu_set_t set;
-
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-        return CPU_COUNT(&set);
-    }
-    return (int)sysconf(_SC_NPROCESSORS_ONLN);
 }
 
 void tutti__comm_set_async_error(tutti_comm_t comm, int peer,
@@ -372,7 +361,7 @@ tutti_result_t tutti_comm_init(int nranks, const tutti_unique_id_t *id,
     int              *local = NULL;
     tutti_comm_t      comm;
     tutti_result_t    res;
-    int               p;
+    int               p, ncpus;
 
     tutti__log_init();
     tutti__error_clear();
@@ -427,10 +416,11 @@ tutti_result_t tutti_comm_init(int nranks, const tutti_unique_id_t *id,
             local[comm->nlocal++] = p;
         }
     }
-    comm->oversubscribed = comm->nlocal > tt_comm_ncpus();
+    ncpus                = tutti__ncpus();
+    comm->oversubscribed = comm->nlocal > ncpus;
     TT_INFO(TT_SUB_INIT, "rank %d of %d, pid %d, host %s: %d ranks on this "
             "host, %d cpus%s", rank, nranks, (int)getpid(),
-            infos[rank].hostid, comm->nlocal, tt_comm_ncpus(),
+            infos[rank].hostid, comm->nlocal, ncpus,
             comm->oversubscribed ? " (oversubscribed: yield, do not spin)"
                                  : "");
 

@@ -73,6 +73,10 @@ void tutti__assert_fail(const char *cond, const char *file, int line)
 /* Monotonic clock in nanoseconds. */
 uint64_t tutti__now_ns(void);
 
+/* CPUs this process may run on: its affinity mask, else the online
+ * count. */
+int tutti__ncpus(void);
+
 /* Fills buf with len cryptographically random bytes (getrandom). */
 tutti_result_t tutti__random_bytes(void *buf, size_t len);
 

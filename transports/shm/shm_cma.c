@@ -27,24 +27,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "shm.h"
-
-/* CPUs this process may run on (as src/comm.c counts them). */
-static int tt_shm_ncpus(void)
-{
-    cpu_set_t set;
-
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-        return CPU_COUNT(&set);
-    }
-    return (int)sysconf(_SC_NPROCESSORS_ONLN);
-}
 
 tutti_result_t tt_shm_cma_init(tt_tp_t *tp)
 {
@@ -53,7 +41,7 @@ tutti_result_t tt_shm_cma_init(tt_tp_t *tp)
     if (tp->cma_min == 0) {
         return TUTTI_SUCCESS;
     }
-    ncpus = tt_shm_ncpus();
+    ncpus = tutti__ncpus();
     if (ncpus > 0 && tp->nlocal > ncpus) {
         TT_INFO(TT_SUB_SHM,
                 "shm: single copy off: %d ranks on this host share %d "
