@@ -176,14 +176,20 @@ static tutti_result_t tt_call_check_block(tt_call_t *c, const void *small,
 /* building and issuing                                                   */
 /* ---------------------------------------------------------------------- */
 
+/* The call's buffers, as an execution binds them. */
+static tt_bufs_t tt_call_bufs(const tt_call_t *c)
+{
+    return (tt_bufs_t){.send = c->send, .recv = c->recv,
+                       .send_mem = TT_MEM_HOST, .recv_mem = TT_MEM_HOST};
+}
+
 static tutti_result_t tt_call_build(tt_call_t *c, tt_op_t *op)
 {
     const tt_algo_t *algo;
     tutti_result_t   res;
 
     memset(op, 0, sizeof(*op));
-    op->bufs = (tt_bufs_t){.send = c->send, .recv = c->recv,
-                           .send_mem = TT_MEM_HOST, .recv_mem = TT_MEM_HOST};
+    op->bufs = tt_call_bufs(c);
     TT_CHECK(tutti__sched_init(&op->sched, c->args.datatype, c->args.op,
                                c->args.rank, c->args.nranks));
     if (c->peer >= 0) {
@@ -247,10 +253,6 @@ static tutti_result_t tt_group_add(tt_call_t *c, tt_op_t *op,
     return TUTTI_SUCCESS;
 }
 
-/*
- * Issues a validated call: blocking when req_p is NULL, else returns a
- * request; inside a group, records it.
- */
 /* Whether the communicator's cached execution was built for this call. */
 static int tt_call_cached(const tt_call_t *c)
 {
@@ -273,8 +275,7 @@ static int tt_call_cached(const tt_call_t *c)
 static tutti_result_t tt_call_blocking(tt_call_t *c)
 {
     tutti_comm_t   comm = c->comm;
-    tt_bufs_t      bufs = {.send = c->send, .recv = c->recv,
-                           .send_mem = TT_MEM_HOST, .recv_mem = TT_MEM_HOST};
+    tt_bufs_t      bufs = tt_call_bufs(c);
     tt_exec_t     *x = NULL;
     tt_op_t        op;
     tutti_result_t res;
@@ -304,6 +305,10 @@ static tutti_result_t tt_call_blocking(tt_call_t *c)
     return TUTTI_SUCCESS;
 }
 
+/*
+ * Issues a validated call: blocking when req_p is NULL, else returns a
+ * request; inside a group, records it.
+ */
 static tutti_result_t tt_call_post(tt_call_t *c, tutti_request_t *req_p)
 {
     tutti_request_t req = NULL;
