@@ -394,13 +394,18 @@ static void tt_exec_release(tt_exec_t *x)
     free(x);
 }
 
-/* Staging bytes per receive slot of a reducing step that needs them (its
- * transport does not deliver): a slice, or the whole step if smaller. */
-static size_t tt_exec_staging(const tt_sched_t *s, const tt_step_t *st,
-                              size_t slice_bytes)
+/* Staging bytes per receive slot of a step: a reducing receive whose
+ * transport does not deliver lands in staging first, a slice of it or the
+ * whole step if smaller; 0 for every other step. */
+static size_t tt_exec_staging(tutti_comm_t comm, const tt_sched_t *s,
+                              const tt_step_t *st, size_t slice_bytes)
 {
     size_t bytes = st->count * tutti_datatype_size(s->datatype);
 
+    if (!(st->flags & TT_STEP_RECV) || st->recv_mode != TT_RECV_REDUCE ||
+        (comm->peers[st->recv_peer].ops->caps & TT_CAP_RECV_DELIVER)) {
+        return 0;
+    }
     return TT_ALIGN_UP(TT_MIN(bytes, slice_bytes), 64);
 }
 
@@ -418,13 +423,8 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
         mem += TT_ALIGN_UP(s->scratch_count *
                            tutti_datatype_size(s->datatype), 64);
         for (i = 0; i < s->nsteps; i++) {
-            const tt_step_t *st = &s->steps[i];
-            if ((st->flags & TT_STEP_RECV) &&
-                st->recv_mode == TT_RECV_REDUCE &&
-                !(comm->peers[st->recv_peer].ops->caps &
-                  TT_CAP_RECV_DELIVER)) {
-                staging += x->depth * tt_exec_staging(s, st, slice_bytes);
-            }
+            staging += x->depth *
+                       tt_exec_staging(comm, s, &s->steps[i], slice_bytes);
         }
     }
     tt_assert(x->nops > 0);
@@ -443,21 +443,15 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
     for (k = 0; k < x->nops; k++) {
         const tt_sched_t *s = &x->ops[k].sched;
         for (i = 0; i < s->nsteps; i++, j++) {
-            const tt_step_t *st = &s->steps[i];
-            uint32_t         d;
+            size_t   slot = tt_exec_staging(comm, s, &s->steps[i],
+                                            slice_bytes);
+            uint32_t d;
 
             x->xs[j].rreq = x->reqs + (size_t)j * 2 * x->depth;
             x->xs[j].sreq = x->xs[j].rreq + x->depth;
-            if ((st->flags & TT_STEP_RECV) &&
-                st->recv_mode == TT_RECV_REDUCE &&
-                !(comm->peers[st->recv_peer].ops->caps &
-                  TT_CAP_RECV_DELIVER)) {
-                size_t slot = tt_exec_staging(s, st, slice_bytes);
-
-                for (d = 0; d < x->depth; d++) {
-                    x->xs[j].rreq[d].staging = x->mem + staging;
-                    staging += slot;
-                }
+            for (d = 0; slot > 0 && d < x->depth; d++) {
+                x->xs[j].rreq[d].staging = x->mem + staging;
+                staging += slot;
             }
         }
     }
