@@ -276,6 +276,9 @@ static tutti_result_t tt_comm_agree_slice(tutti_comm_t comm)
         const tt_transport_ops_t *ops = comm->tp_ops[t];
         size_t                    hint = ops->slice_hint;
 
+        if (!comm->tp_used[t]) {
+            continue;
+        }
         /* A network transport between ranks of one host (forced with
          * TUTTI_TRANSPORT) runs over loopback, where each message costs
          * CPU and no link queue overflows: 1 MiB slices moved tcp;ofi_rxm
@@ -285,9 +288,7 @@ static tutti_result_t tt_comm_agree_slice(tutti_comm_t comm)
             comm->nlocal == comm->nranks) {
             hint = TT_MAX(hint, TT_SLICE_LOOPBACK);
         }
-        if (comm->tp_used[t] && hint > mine) {
-            mine = hint;
-        }
+        mine = TT_MAX(mine, hint);
     }
     all = calloc((size_t)comm->nranks, sizeof(*all));
     if (all == NULL) {
