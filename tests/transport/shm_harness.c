@@ -28,7 +28,8 @@ th_world_t *th_world_create(int nranks)
         return NULL;
     }
     memset(w, 0, sizeof(*w));
-    w->nranks = nranks;
+    w->nranks  = nranks;
+    w->cma_min = -1;
     if (tutti__random_bytes(&w->job_id, sizeof(w->job_id)) != 0) {
         w->job_id = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
     }
@@ -177,6 +178,9 @@ int th_rank_init(th_rank_t *r, th_world_t *w, int rank)
     }
     if (w->nslots[rank] != 0) {
         r->cfg.shm_nslots = w->nslots[rank];
+    }
+    if (w->cma_min >= 0) {
+        r->cfg.shm_cma_min = (size_t)w->cma_min;
     }
     for (i = 0; i < w->nranks; i++) {
         r->info[i].rank = i;

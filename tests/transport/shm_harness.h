@@ -34,6 +34,8 @@ typedef struct th_world {
     uint64_t     job_id;
     size_t       slot_size[TH_MAX_RANKS]; /* 0: the default */
     int          nslots[TH_MAX_RANKS];    /* 0: the default */
+    long long    cma_min;                 /* every rank's SHM_CMA_MIN;
+                                             -1: the default */
     _Atomic int  failed;                  /* a rank failed: all stop */
     _Atomic int  arrived;                 /* barrier */
     _Atomic int  generation;

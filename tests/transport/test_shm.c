@@ -30,67 +30,6 @@ static size_t slot_of(const th_rank_t *r)
     return r->cfg.shm_slot_size;
 }
 
-/*
- * TUTTI_SHM_CMA_MIN for the ranks of the next world: a test sets it before
- * it forks them, and the children inherit it. -1 keeps the table's
- * default (what th_rank_setup uses); 0 is off.
- */
-static long long cma_min = -1;
-
-/* th_rank_init with cfg.shm_cma_min set before init. */
-static int rank_init_cma(th_rank_t *r, th_world_t *w, int rank)
-{
-    tt_tp_params_t params;
-    size_t         len = TT_ADDR_MAX;
-    int            i;
-
-    r->world = w;
-    r->rank  = rank;
-    tutti__config_defaults(&r->cfg);
-    r->cfg.shm_cma_min = (size_t)cma_min;
-    if (w->slot_size[rank] != 0) {
-        r->cfg.shm_slot_size = w->slot_size[rank];
-    }
-    if (w->nslots[rank] != 0) {
-        r->cfg.shm_nslots = w->nslots[rank];
-    }
-    for (i = 0; i < w->nranks; i++) {
-        r->info[i].rank = i;
-        snprintf(r->info[i].hostid, TT_HOSTID_MAX, "%s", TH_HOSTID);
-        r->local[i] = i;
-    }
-    params = (tt_tp_params_t){
-        .rank        = rank,
-        .nranks      = w->nranks,
-        .job_id      = w->job_id,
-        .self        = &r->info[rank],
-        .config      = &r->cfg,
-        .local_ranks = r->local,
-        .nlocal      = w->nranks,
-        .log         = tutti__log,
-    };
-    TH_CHECK(tt_shm_ops.init(&params, &r->tp) == TUTTI_SUCCESS, "init: %s",
-             tutti_last_error());
-    TH_CHECK(tt_shm_ops.address(r->tp, w->addr[rank], &len) ==
-                 TUTTI_SUCCESS, "address: %s", tutti_last_error());
-    w->addr_len[rank] = (uint32_t)len;
-    th_barrier(w);
-    return 0;
-}
-
-/* th_rank_setup, with the threshold of cma_min when it is set. */
-static int rank_setup(th_rank_t *r, th_world_t *w)
-{
-    if (cma_min < 0) {
-        return th_rank_setup(r, w, r->rank);
-    }
-    if (rank_init_cma(r, w, r->rank) != 0 || th_rank_connect(r) != 0 ||
-        th_rank_connect_done(r) != 0) {
-        return 1;
-    }
-    return 0;
-}
-
 /* ---- connect: every pair, one message each way, nothing left behind --- */
 
 static int rank_connect_all(th_rank_t *r, void *arg)
@@ -179,7 +118,7 @@ static int rank_ordering(th_rank_t *r, void *arg)
     int         i;
 
     TH_CHECK(req && reqs && sbuf && rbuf, "calloc");
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     /* sizes follow the receiver's slot size */
@@ -254,7 +193,7 @@ static int rank_sizes(th_rank_t *r, void *arg)
     size_t      slot, sizes[12];
     int         nsizes = 0, i;
 
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     /* both ranks use the same geometry in these tests */
@@ -343,7 +282,7 @@ static int rank_in_flight(th_rank_t *r, void *arg)
     int         n = 0, i, p;
 
     TH_CHECK(req && reqs && bufs, "calloc");
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     /* interleave peers so that every FIFO has work at once */
@@ -458,7 +397,7 @@ static int rank_deliver(th_rank_t *r, void *arg)
                             8 * MIB + 3};
     int          i;
 
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     for (i = 0; i < (int)TT_ARRAY_SIZE(sizes); i++) {
@@ -513,7 +452,7 @@ static int rank_mismatch(th_rank_t *r, void *arg)
     char        sbuf[4096], rbuf[4096];
     tt_req_t    req = {0};
 
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     if (r->rank == 0) {
@@ -1078,7 +1017,7 @@ Test(transport_shm, cma_ordering_every_message, .timeout = 60)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min = 1;
+    w->cma_min = 1;
     cr_assert_eq(th_run(w, rank_ordering, w), 0);
     th_world_destroy(w);
 }
@@ -1088,7 +1027,7 @@ Test(transport_shm, cma_ordering_mixed_geometry, .timeout = 60)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min         = 300;
+    w->cma_min      = 300;
     w->slot_size[0] = 1024;
     w->nslots[0]    = 3;
     w->slot_size[1] = 256;
@@ -1102,7 +1041,7 @@ Test(transport_shm, cma_sizes, .timeout = 90)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min = 1024;
+    w->cma_min = 1024;
     cr_assert_eq(th_run(w, rank_sizes, w), 0);
     th_world_destroy(w);
 }
@@ -1112,7 +1051,7 @@ Test(transport_shm, sizes_without_cma, .timeout = 90)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min = 0;
+    w->cma_min = 0;
     cr_assert_eq(th_run(w, rank_sizes, w), 0);
     th_world_destroy(w);
 }
@@ -1124,7 +1063,7 @@ Test(transport_shm, cma_many_in_flight_four_ranks, .timeout = 60)
 {
     th_world_t *w = th_world_create(4);
 
-    cma_min = 10000;
+    w->cma_min = 10000;
     cr_assert_eq(th_run(w, rank_in_flight, w), 0);
     th_world_destroy(w);
 }
@@ -1134,7 +1073,7 @@ Test(transport_shm, cma_deliver_callback, .timeout = 60)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min = 1024;
+    w->cma_min = 1024;
     cr_assert_eq(th_run(w, rank_deliver, w), 0);
     th_world_destroy(w);
 }
@@ -1144,7 +1083,7 @@ Test(transport_shm, cma_tag_mismatch_is_invalid_usage, .timeout = 60)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min = 1024;
+    w->cma_min = 1024;
     cr_assert_eq(th_run(w, rank_mismatch, w), 0);
     th_world_destroy(w);
 }
@@ -1162,7 +1101,7 @@ static int rank_send_waits_for_pull(th_rank_t *r, void *arg)
     int         i;
 
     TH_CHECK(big != NULL, "malloc");
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     if (r->rank == 0) {
@@ -1214,7 +1153,7 @@ Test(transport_shm, cma_send_completes_after_pull, .timeout = 60)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min = 64 * 1024; /* the small message stays in the FIFO */
+    w->cma_min = 64 * 1024; /* the small message stays in the FIFO */
     cr_assert_eq(th_run(w, rank_send_waits_for_pull, w), 0);
     th_world_destroy(w);
 }
@@ -1229,7 +1168,7 @@ static int rank_probe_fails(th_rank_t *r, void *arg)
     tt_req_t    req[2] = {{0}}, *reqs[2] = {&req[0], &req[1]};
 
     TH_CHECK(sbuf && rbuf, "malloc");
-    if (rank_init_cma(r, w, r->rank) != 0) {
+    if (th_rank_init(r, w, r->rank) != 0) {
         return 1;
     }
     if (r->rank == 1) {
@@ -1270,7 +1209,7 @@ Test(transport_shm, cma_probe_failure_falls_back, .timeout = 60)
 {
     th_world_t *w = th_world_create(2);
 
-    cma_min = 1024;
+    w->cma_min = 1024;
     cr_assert_eq(th_run(w, rank_probe_fails, w), 0);
     th_world_destroy(w);
 }
@@ -1294,7 +1233,7 @@ static int rank_dies_during_pull(th_rank_t *r, void *arg)
     char           *buf     = malloc(DIE_LEN);
 
     TH_CHECK(buf != NULL, "malloc");
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     if (r->rank == 0) {
@@ -1335,7 +1274,7 @@ static void die_during_pull(int deliver)
     int         st;
 
     cr_assert_not_null(w);
-    cma_min = 1024;
+    w->cma_min = 1024;
     atomic_store(&w->flag[1], deliver);
     th_spawn(w, rank_dies_during_pull, w, pids);
     for (st = 0; atomic_load(&w->flag[1]) != FLAG_PULLING; st++) {
@@ -1376,7 +1315,7 @@ static int rank_oversubscribed(th_rank_t *r, void *arg)
     tt_req_t    req[2] = {{0}}, *reqs[2] = {&req[0], &req[1]};
 
     TH_CHECK(sbuf && rbuf, "malloc");
-    if (rank_setup(r, w) != 0) {
+    if (th_rank_setup(r, w, r->rank) != 0) {
         return 1;
     }
     th_fill(sbuf, OVER_LEN, r->rank, 4);
@@ -1409,9 +1348,9 @@ Test(transport_shm, cma_off_when_oversubscribed, .timeout = 60)
         cr_skip_test("%d cpus: oversubscribing takes more than %d ranks",
                      ncpus, TH_MAX_RANKS);
     }
-    w       = th_world_create(ncpus + 1);
-    cma_min = 1024;
+    w = th_world_create(ncpus + 1);
     cr_assert_not_null(w);
+    w->cma_min = 1024;
     cr_assert_eq(th_run(w, rank_oversubscribed, w), 0);
     th_world_destroy(w);
 }
