@@ -1011,15 +1011,23 @@ Test(transport_shm, channels_are_independent, .timeout = 60)
 
 /* ---- single copy: the checks above through process_vm_readv ---------- */
 
+/* Runs fn on a new world of nranks whose ranks use SHM_CMA_MIN = cma_min. */
+static void run_with_cma(int nranks, long long cma_min, th_rank_fn fn)
+{
+    th_world_t *w = th_world_create(nranks);
+
+    cr_assert_not_null(w);
+    w->cma_min = cma_min;
+    cr_assert_eq(th_run(w, fn, w), 0, "%d ranks, SHM_CMA_MIN %lld",
+                 nranks, cma_min);
+    th_world_destroy(w);
+}
+
 /* Every message but the empty ones by descriptor, 600 each way, at most
  * one FIFO of them in flight: the pull queue and the send queue meet. */
 Test(transport_shm, cma_ordering_every_message, .timeout = 60)
 {
-    th_world_t *w = th_world_create(2);
-
-    w->cma_min = 1;
-    cr_assert_eq(th_run(w, rank_ordering, w), 0);
-    th_world_destroy(w);
+    run_with_cma(2, 1, rank_ordering);
 }
 
 /* Descriptors and fragmented messages interleaved in FIFOs of 2-3 slots. */
@@ -1039,21 +1047,13 @@ Test(transport_shm, cma_ordering_mixed_geometry, .timeout = 60)
 /* Up to 64 MiB, several progress steps per message. */
 Test(transport_shm, cma_sizes, .timeout = 90)
 {
-    th_world_t *w = th_world_create(2);
-
-    w->cma_min = 1024;
-    cr_assert_eq(th_run(w, rank_sizes, w), 0);
-    th_world_destroy(w);
+    run_with_cma(2, 1024, rank_sizes);
 }
 
 /* The same sizes through the FIFOs only, whatever the default. */
 Test(transport_shm, sizes_without_cma, .timeout = 90)
 {
-    th_world_t *w = th_world_create(2);
-
-    w->cma_min = 0;
-    cr_assert_eq(th_run(w, rank_sizes, w), 0);
-    th_world_destroy(w);
+    run_with_cma(2, 0, rank_sizes);
 }
 
 /* Both paths mixed in every FIFO, 3 peers each. With fewer than 4 cpus
@@ -1061,31 +1061,19 @@ Test(transport_shm, sizes_without_cma, .timeout = 90)
  * and this runs the FIFOs alone. */
 Test(transport_shm, cma_many_in_flight_four_ranks, .timeout = 60)
 {
-    th_world_t *w = th_world_create(4);
-
-    w->cma_min = 10000;
-    cr_assert_eq(th_run(w, rank_in_flight, w), 0);
-    th_world_destroy(w);
+    run_with_cma(4, 10000, rank_in_flight);
 }
 
 /* Delivering receives pull through the bounce buffer: pieces in order. */
 Test(transport_shm, cma_deliver_callback, .timeout = 60)
 {
-    th_world_t *w = th_world_create(2);
-
-    w->cma_min = 1024;
-    cr_assert_eq(th_run(w, rank_deliver, w), 0);
-    th_world_destroy(w);
+    run_with_cma(2, 1024, rank_deliver);
 }
 
 /* A descriptor is checked like a first fragment, and stays when refused. */
 Test(transport_shm, cma_tag_mismatch_is_invalid_usage, .timeout = 60)
 {
-    th_world_t *w = th_world_create(2);
-
-    w->cma_min = 1024;
-    cr_assert_eq(th_run(w, rank_mismatch, w), 0);
-    th_world_destroy(w);
+    run_with_cma(2, 1024, rank_mismatch);
 }
 
 /* ---- single copy: a send ends when its receiver has pulled it -------- */
@@ -1151,11 +1139,8 @@ static int rank_send_waits_for_pull(th_rank_t *r, void *arg)
 
 Test(transport_shm, cma_send_completes_after_pull, .timeout = 60)
 {
-    th_world_t *w = th_world_create(2);
-
-    w->cma_min = 64 * 1024; /* the small message stays in the FIFO */
-    cr_assert_eq(th_run(w, rank_send_waits_for_pull, w), 0);
-    th_world_destroy(w);
+    /* 64 KiB: the small message stays in the FIFO */
+    run_with_cma(2, 64 * 1024, rank_send_waits_for_pull);
 }
 
 /* ---- single copy: a failed probe keeps that pair on the FIFOs -------- */
@@ -1207,11 +1192,7 @@ static int rank_probe_fails(th_rank_t *r, void *arg)
 
 Test(transport_shm, cma_probe_failure_falls_back, .timeout = 60)
 {
-    th_world_t *w = th_world_create(2);
-
-    w->cma_min = 1024;
-    cr_assert_eq(th_run(w, rank_probe_fails, w), 0);
-    th_world_destroy(w);
+    run_with_cma(2, 1024, rank_probe_fails);
 }
 
 /* ---- single copy: the sender dies while the receiver pulls ----------- */
