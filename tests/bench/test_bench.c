@@ -6,7 +6,9 @@
  * all), bad arguments exit 2 with one error line, -J writes a document
  * with every field README-bench.md documents (checked by check_json.py,
  * the algorithm of every row included), and plot.py turns that document
- * into a PNG. Paths come from meson as
+ * into a PNG. tutti-rawbw, where built, measures each of its transports
+ * one way and both ways (exit 0, a positive figure per size, the bytes
+ * checked on arrival) and refuses bad arguments. Paths come from meson as
  * defines. Each test has a timeout, so a hung rank fails instead of
  * blocking the run.
  */
@@ -429,3 +431,75 @@ Test(bench, peer_gloo_every_collective, .timeout = 300)
     cr_skip_test("tutti-bench built without Gloo");
 #endif
 }
+
+/* ------------------------------------------------------------------ */
+/* tutti-rawbw, the raw reference of bench/net-loopback                */
+
+#ifdef TUTTI_RAWBW_PATH
+/* Runs tutti-rawbw with args over loopback TCP; expects exit 0 and one
+ * "size window GB/s" line per size of 64K and 256K, each positive. */
+static void rawbw_ok(const char *args)
+{
+    char  *out = path_in_tmp("rawbw.txt"), *cmd, *text, *line, *save;
+    int    rc, rows = 0;
+    size_t size;
+    int    window;
+    double gbs;
+
+    cr_assert(asprintf(&cmd, "UCX_TLS=tcp UCX_NET_DEVICES=lo "
+                       "FI_TCP_IFACE=lo %s %s -b 64K -e 256K -N 3 -w 1",
+                       TUTTI_RAWBW_PATH, args) > 0);
+    rc   = run(cmd, out);
+    text = slurp(out);
+    cr_assert_eq(rc, 0, "tutti-rawbw %s: exit %d:\n%s", args, rc, text);
+    for (line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#' || line[0] == '[') {
+            continue; /* comments, and UCX's own log lines */
+        }
+        cr_assert_eq(sscanf(line, "%zu %d %lf", &size, &window, &gbs), 3,
+                     "tutti-rawbw %s: bad line '%s'", args, line);
+        cr_expect(size == (rows == 0 ? 65536u : 262144u) && gbs > 0,
+                  "tutti-rawbw %s: row %d is '%s'", args, rows, line);
+        rows++;
+    }
+    cr_expect_eq(rows, 2, "tutti-rawbw %s: %d rows", args, rows);
+    free(text);
+    free(cmd);
+    free(out);
+}
+
+Test(bench, rawbw_measures_its_transports, .timeout = 120)
+{
+#ifdef RAWBW_HAVE_UCX
+    rawbw_ok("ucx");
+    rawbw_ok("ucx --oneway -W 4");
+    rawbw_ok("ucx --peer-errors");
+#endif
+#ifdef RAWBW_HAVE_OFI
+    rawbw_ok("ofi");
+    rawbw_ok("ofi --oneway -W 4");
+#endif
+}
+
+Test(bench, rawbw_bad_arguments_exit_2, .timeout = 30)
+{
+    static const char *const bad[] = {
+        "", "nosuch", "ucx -W 0", "ucx -W 65", "ucx -b 1M -e 1K",
+        "ucx -N 0", "ucx --bind some", "ucx -b", "ucx --no-such-flag",
+    };
+    char  *out = path_in_tmp("rawbw-bad.txt"), *cmd, *text;
+    size_t k;
+
+    for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        cr_assert(asprintf(&cmd, "%s %s", TUTTI_RAWBW_PATH, bad[k]) > 0);
+        cr_expect_eq(run(cmd, out), 2, "'%s' should exit 2", bad[k]);
+        text = slurp(out);
+        cr_expect(strncmp(text, "tutti-rawbw: error: ", 20) == 0,
+                  "'%s': first line is not the error:\n%s", bad[k], text);
+        free(text);
+        free(cmd);
+    }
+    free(out);
+}
+#endif
