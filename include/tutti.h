@@ -158,6 +158,11 @@ TUTTI_API tutti_result_t tutti_comm_init(int nranks,
 /*
  * Frees the communicator. Local: it does not wait for the other ranks.
  * Call it after tutti_comm_abort() too.
+ *
+ * After a call on the communicator failed (or it was aborted), requests
+ * that call had posted may still reference its buffers: free or reuse
+ * them only once tutti_comm_destroy() has returned. The transports are
+ * closed by then, and nothing in this process touches them any more.
  */
 TUTTI_API tutti_result_t tutti_comm_destroy(tutti_comm_t comm);
 

@@ -371,6 +371,8 @@ static int mh_mode_coll(const mh_job_t *job, tutti_comm_t world, int large)
 /* the link cut                                                           */
 /* ---------------------------------------------------------------------- */
 
+/* Destroys `world` (broken after the cut) before it frees the buffer:
+ * after an error, posted requests may still reference it until then. */
 static int mh_mode_loop(const mh_job_t *job, tutti_comm_t world,
                         size_t count)
 {
@@ -380,6 +382,7 @@ static int mh_mode_loop(const mh_job_t *job, tutti_comm_t world,
     int            i;
 
     if (buf == NULL) {
+        tutti_comm_destroy(world);
         return tt_test_fail(__FILE__, __LINE__, "no memory for %zu floats",
                             count);
     }
@@ -397,6 +400,7 @@ static int mh_mode_loop(const mh_job_t *job, tutti_comm_t world,
             break;
         }
     }
+    tutti_comm_destroy(world);
     free(buf);
     if (res == TUTTI_SUCCESS) {
         mh_event(job, "done %d", i);
@@ -479,9 +483,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "coll") == 0 && argc == 3) {
         bad += mh_mode_coll(&job, world, strcmp(argv[2], "large") == 0);
     } else if (strcmp(argv[1], "loop") == 0 && argc == 3) {
-        /* the communicator is broken afterwards: destroy, no barrier */
+        /* the communicator is broken afterwards: the mode destroys it,
+         * no barrier */
         bad += mh_mode_loop(&job, world, strtoul(argv[2], NULL, 10));
-        tutti_comm_destroy(world);
         return bad != 0;
     } else if (strcmp(argv[1], "init") != 0) {
         tutti_comm_destroy(world);
