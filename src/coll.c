@@ -267,10 +267,19 @@ static int tt_call_cached(const tt_call_t *c)
 }
 
 /*
+ * The most scratch and staging memory a kept execution may hold. Keeping
+ * one pays off for small messages, where building and allocating is most
+ * of a call's cost; a large message's scratch (Rabenseifner's is as large
+ * as the message) would stay allocated between calls for little gain.
+ */
+#define TT_XCACHE_MEM_MAX (4u * 1024u * 1024u)
+
+/*
  * A blocking call outside a group: issue, wait, and keep the completed
  * execution for the next call of the same shape, which re-issues it (a
  * training loop repeats the same calls, and for small messages building
- * and allocating is most of the cost).
+ * and allocating is most of the cost). An execution holding more than
+ * TT_XCACHE_MEM_MAX bytes is freed instead.
  */
 static tutti_result_t tt_call_blocking(tt_call_t *c)
 {
@@ -298,6 +307,11 @@ static tutti_result_t tt_call_blocking(tt_call_t *c)
         return res;
     }
     tutti__exec_free(comm->xcache);
+    comm->xcache = NULL;
+    if (tutti__exec_mem_bytes(x) > TT_XCACHE_MEM_MAX) {
+        tutti__exec_free(x);
+        return TUTTI_SUCCESS;
+    }
     comm->xcache         = x;
     comm->xcache_args    = c->args;
     comm->xcache_peer    = c->peer;

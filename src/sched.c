@@ -174,6 +174,7 @@ struct tt_exec {
     tt_xstep_t     *xs;
     tt_xreq_t      *reqs;
     uint8_t        *mem;   /* scratch and staging, one allocation */
+    size_t          mem_bytes;
     uint32_t        depth;
     int             ndone;
     int             lo;    /* steps below lo are all done */
@@ -432,6 +433,7 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
     x->xs   = calloc((size_t)x->nsteps + 1, sizeof(*x->xs));
     x->reqs = calloc((size_t)x->nsteps * 2 * x->depth + 1, sizeof(*x->reqs));
     x->mem  = (mem + staging) > 0 ? malloc(mem + staging) : NULL;
+    x->mem_bytes = mem + staging;
     if (x->xops == NULL || x->xs == NULL || x->reqs == NULL ||
         (mem + staging > 0 && x->mem == NULL)) {
         return tutti__error(TUTTI_ERR_NO_MEMORY,
@@ -1000,6 +1002,11 @@ tutti_result_t tutti__exec_reissue(tt_exec_t *x, const tt_bufs_t *bufs)
     x->ops[0].bufs = *bufs;
     tt_exec_start(x);
     return TUTTI_SUCCESS;
+}
+
+size_t tutti__exec_mem_bytes(const tt_exec_t *x)
+{
+    return x->mem_bytes;
 }
 
 void tutti__exec_cleanup(tutti_comm_t comm)

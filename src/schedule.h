@@ -170,6 +170,9 @@ tutti_result_t tutti__exec_issue(struct tutti_comm *comm, tt_op_t *ops,
  */
 tutti_result_t tutti__exec_reissue(tt_exec_t *x, const tt_bufs_t *bufs);
 
+/* The bytes of scratch and staging memory an execution holds. */
+size_t tutti__exec_mem_bytes(const tt_exec_t *x);
+
 /* TUTTI_INPROGRESS, TUTTI_SUCCESS or the error that ended it. Makes one
  * non-blocking progress pass over the communicator first. */
 tutti_result_t tutti__exec_test(tt_exec_t *x);

@@ -23,11 +23,13 @@
 #include <criterion/parameterized.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include <tutti.h>
 
+#include "comm.h" /* the kept execution, comm->xcache */
 #include "ops.h"
 
 /* Algorithms per collective: communicator k forces algos[k] of each. */
@@ -432,6 +434,60 @@ ParameterizedTest(int *nranks, collectives, repeated_shape_new_buffers,
                                TT_OPS_JOB_TIMEOUT_MS), 0,
                  "repeated calls over %d ranks failed (see stderr)",
                  *nranks);
+}
+
+/*
+ * A repeated blocking call keeps its execution for the next one, but not
+ * one holding megabytes of scratch: recursive doubling's scratch is as
+ * large as the message, so an 8 MiB allreduce must leave nothing kept
+ * while a small one is kept, before and after it. The sums are checked
+ * too.
+ */
+static int tt_coll_keep_rank(int rank, int nranks,
+                             const tutti_unique_id_t *id, void *arg)
+{
+    const size_t counts[] = {16, 2u << 20, 16};
+    tutti_comm_t comm;
+    float       *buf;
+    size_t       i, k;
+    int          bad = 0;
+
+    (void)arg;
+    TT_TEST_CALL(tt_ops_comm_init(rank, nranks, id, "allreduce:rd", &comm));
+    buf = malloc(counts[1] * sizeof(float));
+    if (buf == NULL) {
+        return tt_test_fail(__FILE__, __LINE__, "no memory");
+    }
+    for (k = 0; k < TT_NELEMS(counts); k++) {
+        for (i = 0; i < counts[k]; i++) {
+            buf[i] = (float)(rank + 1);
+        }
+        TT_TEST_CALL(tutti_allreduce(buf, buf, counts[k], TUTTI_FLOAT32,
+                                     TUTTI_SUM, comm));
+        bad += TT_TEST_EXPECT(buf[0] == (float)(nranks * (nranks + 1) / 2) &&
+                              buf[counts[k] - 1] == buf[0],
+                              "allreduce of %zu: got %g", counts[k],
+                              (double)buf[0]);
+        if (counts[k] > 16) {
+            bad += TT_TEST_EXPECT(comm->xcache == NULL, "an allreduce of "
+                                  "%zu floats left its execution (%zu bytes "
+                                  "of scratch) kept", counts[k],
+                                  tutti__exec_mem_bytes(comm->xcache));
+        } else {
+            bad += TT_TEST_EXPECT(comm->xcache != NULL, "an allreduce of "
+                                  "%zu floats kept no execution", counts[k]);
+        }
+    }
+    free(buf);
+    TT_TEST_CALL(tutti_comm_destroy(comm));
+    return bad != 0;
+}
+
+Test(collectives, large_calls_keep_no_scratch, .timeout = 120)
+{
+    cr_assert_eq(tt_test_spawn(2, tt_coll_keep_rank, NULL,
+                               TT_OPS_JOB_TIMEOUT_MS), 0,
+                 "kept executions over 2 ranks (see stderr)");
 }
 
 static int tt_ranks_barrier[] = {2, 3, 5, 9};
