@@ -37,6 +37,7 @@
 
 #include "bootstrap_net.h" /* decoding the id, for the raw-socket tests */
 #include "internal.h"      /* TT_CHECK */
+#include "transport.h"     /* tutti__transports */
 #include "spawn.h"
 
 /* Bound on init and collectives where a failure must be detected by the
@@ -611,4 +612,82 @@ Test(failure, rendezvous_survives_garbage_and_silent_clients, .timeout = 60)
     cr_assert_eq(tt_test_spawn_job(&job, tt_legit_rank, NULL), 0);
     cr_expect_geq(silent, 0);
     close(silent);
+}
+
+/* ------------------------------------------------------------------------ */
+/* UCX's TCP segment sizes must agree between ranks                        */
+
+/* arg: the UCX_TCP_TX_SEG_SIZE rank 1 sets (rank 0 sets none), or NULL
+ * for none on either; *want is the result every rank's init must give. */
+typedef struct {
+    const char    *rank1_tx;
+    const char    *both_tx;
+    tutti_result_t want;
+} tt_seg_case_t;
+
+static int tt_seg_rank(int rank, int nranks, const tutti_unique_id_t *id,
+                       void *arg)
+{
+    const tt_seg_case_t *sc     = arg;
+    tutti_config_t       config = TUTTI_CONFIG_INIT;
+    tutti_comm_t         comm   = NULL;
+    tutti_result_t       res;
+    float                x      = 1.0f;
+    int                  bad    = 0;
+
+    setenv("TUTTI_TRANSPORT", "ucx", 1);
+    setenv("UCX_TLS", "tcp", 1);
+    setenv("UCX_NET_DEVICES", "lo", 1);
+    if (sc->both_tx != NULL) {
+        setenv("UCX_TCP_TX_SEG_SIZE", sc->both_tx, 1);
+    } else if (rank == 1 && sc->rank1_tx != NULL) {
+        setenv("UCX_TCP_TX_SEG_SIZE", sc->rank1_tx, 1);
+    }
+    config.timeout_ms = 5000;
+    res = tutti_comm_init(nranks, id, rank, &config, &comm);
+    if (sc->want == TUTTI_SUCCESS) {
+        bad += TT_TEST_EXPECT(res == TUTTI_SUCCESS, "init gave %s (%s)",
+                              tutti_result_name(res), tutti_last_error());
+        if (res == TUTTI_SUCCESS) {
+            res = tutti_allreduce(&x, &x, 1, TUTTI_FLOAT32, TUTTI_SUM, comm);
+            bad += TT_TEST_EXPECT(res == TUTTI_SUCCESS && x == (float)nranks,
+                                  "allreduce gave %s, %g",
+                                  tutti_result_name(res), (double)x);
+            tutti_comm_destroy(comm);
+        }
+        return bad != 0;
+    }
+    /* each rank finds the other's segments differ from its own */
+    bad += TT_TEST_EXPECT(res == sc->want, "init gave %s (%s), not %s",
+                          tutti_result_name(res), tutti_last_error(),
+                          tutti_result_name(sc->want));
+    bad += TT_TEST_EXPECT(strstr(tutti_last_error(),
+                                 "UCX_TCP_TX_SEG_SIZE") != NULL,
+                          "the message does not name the variable: %s",
+                          tutti_last_error());
+    bad += TT_TEST_EXPECT(comm == NULL, "a failed init wrote *comm_p");
+    return bad != 0;
+}
+
+Test(failure, ucx_tcp_segments_must_agree, .timeout = 60)
+{
+    /* rank 1 alone sets the variable: its segments are UCX's (8K/64K),
+     * rank 0's tutti's (256K); both must refuse. Set on both: fine. */
+    tt_seg_case_t differ = {"8K", NULL, TUTTI_ERR_INVALID_USAGE};
+    tt_seg_case_t alike  = {NULL, "8K", TUTTI_SUCCESS};
+    tt_seg_case_t unset  = {NULL, NULL, TUTTI_SUCCESS};
+    int           t, have = 0;
+
+    for (t = 0; tutti__transports[t] != NULL; t++) {
+        have |= strcmp(tutti__transports[t]->name, "ucx") == 0;
+    }
+    if (!have) {
+        cr_skip_test("transport ucx is not compiled in");
+    }
+    cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &differ, 30000), 0,
+                 "segment sizes set on rank 1 only (see stderr)");
+    cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &alike, 30000), 0,
+                 "segment sizes set alike (see stderr)");
+    cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &unset, 30000), 0,
+                 "segment sizes unset (see stderr)");
 }

@@ -48,7 +48,8 @@ typedef struct tt_ucx_addr_hdr {
     int32_t  rank;     /* the worker's owner */
     uint64_t job_id;   /* its communicator */
     uint32_t len;      /* bytes of UCX worker address that follow */
-    uint32_t reserved;
+    uint32_t tcp_seg;  /* the TCP segment setting's fingerprint, 0 if
+                        * TCP is left out (tt_ucx_apply_defaults) */
 } tt_ucx_addr_hdr_t;
 
 #define TT_UCX_WORKER_ADDR_MAX (TT_ADDR_MAX - sizeof(tt_ucx_addr_hdr_t))
@@ -84,6 +85,7 @@ struct tt_tp {
     int            efd;        /* -1 until wait_fd() asked for it */
     uint64_t       ncompleted; /* completions seen by the callbacks */
     uint64_t       nreported;  /* ... of which progress() returned */
+    uint32_t       tcp_seg;    /* published in the address header */
     size_t         addr_len;
     uint8_t        addr[TT_UCX_WORKER_ADDR_MAX];
 };

@@ -113,6 +113,15 @@ static tutti_result_t tt_ucx_addr_check(const tt_tp_t *tp, int peer_rank,
                             "UCX address of that rank in communicator "
                             "%016" PRIx64, peer_rank, len, tp->job_id);
     }
+    if (hdr.tcp_seg != 0 && tp->tcp_seg != 0 && hdr.tcp_seg != tp->tcp_seg) {
+        /* its TCP segments could overrun this rank's receive buffers */
+        return tutti__error(TUTTI_ERR_INVALID_USAGE,
+                            "ucx: peer %d runs UCX's TCP transport with other "
+                            "segment sizes than rank %d: set "
+                            "UCX_TCP_TX_SEG_SIZE and UCX_TCP_RX_SEG_SIZE "
+                            "alike on every rank, or on none", peer_rank,
+                            tp->rank);
+    }
     *waddr_p = (const char *)buf + sizeof(hdr);
     return TUTTI_SUCCESS;
 }

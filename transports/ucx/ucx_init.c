@@ -146,10 +146,17 @@ static void tt_ucx_log_resources(tt_tp_t *tp)
  * per direction against 2.1-2.3 for the same UCX without peer error
  * handling; with 256 KiB segments it is level with it (tutti-rawbw
  * ucx, both ways, against tutti-bench sendrecv, interleaved). A segment
- * buffer is taken per endpoint while it sends or receives, so the cost
- * is up to 512 KiB per busy endpoint. The two go together: UCX refuses
- * some mixes (TX 8K with RX 256K, for one), so a user who sets either
- * keeps UCX's default for the other.
+ * endpoint that sends and receives holds a TX segment and a receive
+ * buffer of two RX segments, 768 KiB, and UCX's pools grow 8 buffers at
+ * a time. The two go together (UCX refuses a TX segment larger than the
+ * RX one), so a user who sets either keeps UCX's default for the other.
+ * A value in a UCX configuration file is overridden all the same.
+ *
+ * A receiver takes a segment of at most its RX size, so every rank must
+ * use the same setting: each publishes a fingerprint of its own in the
+ * address header (tcp_seg), and connecting to a peer whose differs fails
+ * with TUTTI_ERR_INVALID_USAGE instead of overrunning UCX's buffers. That
+ * happens when the variables are set on some hosts only.
  */
 static const struct {
     const char *env;   /* the variable a user would set */
@@ -162,52 +169,94 @@ static const struct {
     {"UCX_TCP_RX_SEG_SIZE", "RX_SEG_SIZE", "256K"},
 };
 
-/* Whether UCX_TLS leaves TCP out. UCX warns about a transport setting
- * that no opened transport takes ("invalid configurations"), so the TCP
- * defaults are not set where the user excluded TCP. */
+#define TT_UCX_NDEFAULTS (sizeof(tt_ucx_defaults) / sizeof(tt_ucx_defaults[0]))
+
+/*
+ * Whether TCP is left out: by UCX_TLS, or by a UCX_NET_DEVICES that names
+ * only InfiniBand-style ports ("mlx5_0:1"; network interfaces have no
+ * colon). UCX warns about a transport setting that no opened transport
+ * takes ("invalid configurations"), so the TCP defaults are not set then.
+ */
 static int tt_ucx_tcp_excluded(void)
 {
-    const char *tls = getenv("UCX_TLS");
+    const char *tls = getenv("UCX_TLS"), *devs = getenv("UCX_NET_DEVICES");
+    const char *p;
 
-    if (tls == NULL || strcmp(tls, "all") == 0) {
+    if (tls != NULL && strcmp(tls, "all") != 0 &&
+        (tls[0] == '^') == (strstr(tls, "tcp") != NULL)) {
+        return 1;
+    }
+    if (devs == NULL || devs[0] == '\0' || strcmp(devs, "all") == 0) {
         return 0;
     }
-    if (tls[0] == '^') {
-        return strstr(tls, "tcp") != NULL;
+    for (p = devs; *p != '\0'; p += strcspn(p, ","), p += (*p == ',')) {
+        size_t n = strcspn(p, ",");
+
+        if (memchr(p, ':', n) == NULL) {
+            return 0; /* a network interface: TCP may open on it */
+        }
     }
-    return strstr(tls, "tcp") == NULL;
+    return 1;
 }
 
-static void tt_ucx_apply_defaults(ucp_config_t *config)
+/* FNV-1a, 32 bits, never 0 (0 means "no TCP" in the address header). */
+static uint32_t tt_ucx_fingerprint(const char *s)
 {
-    const size_t n = sizeof(tt_ucx_defaults) / sizeof(tt_ucx_defaults[0]);
-    const char  *env;
+    uint32_t h = 2166136261u;
+
+    for (; *s != '\0'; s++) {
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    }
+    return h != 0 ? h : 1;
+}
+
+/* Applies tt_ucx_defaults where the user set neither variable, and sets
+ * tp->tcp_seg to the fingerprint of the setting in force. */
+static void tt_ucx_apply_defaults(tt_tp_t *tp, ucp_config_t *config)
+{
+    char         setting[128] = "";
+    const char  *user         = NULL;
     size_t       i;
     ucs_status_t st;
 
+    tp->tcp_seg = 0;
     if (tt_ucx_tcp_excluded()) {
         return;
     }
-    for (i = 0; i < n; i++) {
-        if (getenv(tt_ucx_defaults[i].env) != NULL) {
-            TT_INFO(TT_SUB_UCX, "ucx: %s is set, so UCX's TCP segment "
-                    "sizes stay as configured", tt_ucx_defaults[i].env);
-            return; /* the user's values win, all or none */
+    for (i = 0; i < TT_UCX_NDEFAULTS; i++) {
+        const char *v = getenv(tt_ucx_defaults[i].env);
+
+        if (v != NULL && user == NULL) {
+            user = tt_ucx_defaults[i].env;
         }
+        snprintf(setting + strlen(setting), sizeof(setting) - strlen(setting),
+                 "%s=%s;", tt_ucx_defaults[i].key,
+                 v != NULL ? v : "(default)");
     }
-    for (i = 0; i < n; i++) {
-        env = tt_ucx_defaults[i].env;
-        st  = ucp_config_modify(config, tt_ucx_defaults[i].key,
-                                tt_ucx_defaults[i].value);
+    if (user != NULL) {
+        /* the user's values win, all or none; "(default)" is UCX's own */
+        TT_INFO(TT_SUB_UCX, "ucx: %s is set, so UCX's TCP segment sizes "
+                "stay as configured: %s", user, setting);
+        tp->tcp_seg = tt_ucx_fingerprint(setting);
+        return;
+    }
+    setting[0] = '\0';
+    for (i = 0; i < TT_UCX_NDEFAULTS; i++) {
+        /* For a transport's key UCP only records it and hands it to the
+         * transports it opens, so this does not fail for lack of TCP. */
+        st = ucp_config_modify(config, tt_ucx_defaults[i].key,
+                               tt_ucx_defaults[i].value);
         if (st != UCS_OK) {
-            /* an older UCX without the knob: its own default stays */
-            TT_INFO(TT_SUB_UCX, "ucx: cannot set %s=%s: %s", env,
-                    tt_ucx_defaults[i].value, ucs_status_string(st));
-        } else {
-            TT_INFO(TT_SUB_UCX, "ucx: %s=%s (tutti's default)", env,
-                    tt_ucx_defaults[i].value);
+            TT_WARN("ucx: cannot set %s=%s: %s; UCX's default stays",
+                    tt_ucx_defaults[i].env, tt_ucx_defaults[i].value,
+                    ucs_status_string(st));
         }
+        snprintf(setting + strlen(setting), sizeof(setting) - strlen(setting),
+                 "%s=%s;", tt_ucx_defaults[i].key,
+                 st == UCS_OK ? tt_ucx_defaults[i].value : "(default)");
     }
+    TT_INFO(TT_SUB_UCX, "ucx: TCP segments %s (tutti's defaults)", setting);
+    tp->tcp_seg = tt_ucx_fingerprint(setting);
 }
 
 static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
@@ -236,7 +285,7 @@ static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
                             "ucx: reading the UCX_* configuration failed: "
                             "%s", ucs_status_string(st));
     }
-    tt_ucx_apply_defaults(config);
+    tt_ucx_apply_defaults(tp, config);
     st = ucp_init(&up, config, &tp->ctx);
     ucp_config_release(config);
     if (st != UCS_OK) {
@@ -326,6 +375,7 @@ static tutti_result_t tt_ucx_address(tt_tp_t *tp, void *buf, size_t *len_p)
         .rank   = tp->rank,
         .job_id = tp->job_id,
         .len    = (uint32_t)tp->addr_len,
+        .tcp_seg = tp->tcp_seg,
     };
     size_t len = sizeof(hdr) + tp->addr_len;
 
