@@ -21,8 +21,10 @@
  * and after the timed loop lines the two ranks up; a rank's time runs
  * from its first to its second exchange, and the slower rank's figure is
  * printed. Ranks are forked (no launcher), exchange worker addresses
- * through pipes, and are bound to CPUs 0 and 1 (modulo the CPU count)
- * unless --bind none.
+ * through pipes, and are bound to the first and second CPU they may run
+ * on unless --bind none. When a rank fails, the other is killed at once
+ * (it may be polling for a peer that is gone); a rank also ends itself
+ * after RAWBW_TIMEOUT_S or when the parent dies.
  *
  *   tutti-rawbw ucx|ofi [--oneway] [-b MIN] [-e MAX] [-f FACTOR]
  *                       [-N ITERS] [-w WARMUP] [-W WINDOW] [--bind core|none]
@@ -35,8 +37,9 @@
  * ofi: FI_EP_RDM tagged messages, provider TUTTI_OFI_PROVIDER or the
  *      first fi_getinfo offers ("tcp;ofi_rxm" for TCP), as tutti asks.
  *
- * Output: one line per size, "size window GB/s" (GB = 1e9 B), after "#"
- * comment lines. Exit 0 on success, 1 on a transport error or a rank
+ * Sizes take K, M and G suffixes, up to 1 TiB; -f 1 measures one size
+ * (-b equal to -e). Output: one line per size, "size window GB/s" (GB =
+ * 1e9 B), after "#" comment lines (UCX may add its own log lines). Exit 0 on success, 1 on a transport error or a rank
  * running past RAWBW_TIMEOUT_S, 2 on usage.
  */
 #ifndef _GNU_SOURCE
@@ -49,6 +52,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +73,7 @@
 #define RAWBW_TIMEOUT_S 300   /* one rank, all sizes */
 #define RAWBW_MAX_WINDOW 64
 #define RAWBW_ADDR_MAX 4096
+#define RAWBW_SIZE_MAX (1ull << 40) /* 1 TiB: a bound, not a hint */
 #define RAWBW_TAG_SYNC (1ull << 40) /* the zero-byte line-up messages */
 
 typedef struct {
@@ -215,7 +221,8 @@ static int rawbw_ucx_send(void *st, void *buf, size_t len, uint64_t tag,
 {
     rawbw_ucx_t        *u = st;
     ucp_request_param_t p = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                        UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.send      = rawbw_ucx_send_cb,
         .user_data    = u,
     };
@@ -229,7 +236,8 @@ static int rawbw_ucx_recv(void *st, void *buf, size_t len, uint64_t tag,
 {
     rawbw_ucx_t        *u = st;
     ucp_request_param_t p = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                        UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.recv      = rawbw_ucx_recv_cb,
         .user_data    = u,
     };
@@ -443,9 +451,9 @@ static int rawbw_sync(const rawbw_ops_t *ops, void *st)
     return rawbw_wait(ops, st, 2, &got);
 }
 
-/* One iteration: the window's receives first (so nothing arrives
- * unexpected), then its sends. In one-way mode rank 0 only sends and
- * rank 1 only receives. */
+/* One iteration: the window's receives first, then its sends (a message
+ * may still arrive before its receive, when the other rank is ahead). In
+ * one-way mode rank 0 only sends and rank 1 only receives. */
 static int rawbw_iter(const rawbw_ops_t *ops, void *st, const rawbw_opts_t *o,
                       int me, char *sbuf, char *rbuf, size_t len)
 {
@@ -517,58 +525,94 @@ static int rawbw_arrived(const rawbw_opts_t *o, int me, const char *rbuf,
     return 0;
 }
 
+/* The sizes measured: MIN, MIN * FACTOR, ... up to MAX; 0 ends. */
+static size_t rawbw_next(const rawbw_opts_t *o, size_t len)
+{
+    if (o->factor < 2 || len > o->max / (size_t)o->factor) {
+        return 0;
+    }
+    return len * (size_t)o->factor;
+}
+
+/* Binds the calling rank to the me-th CPU it may run on (0 and 1 for two
+ * ranks), so the two ranks share no core when two are allowed. */
+static void rawbw_bind(int me)
+{
+    cpu_set_t allowed, one;
+    int       cpu, seen = 0, pick = -1, n;
+
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+        fprintf(stderr, "rawbw: rank %d: sched_getaffinity: %s; not bound\n",
+                me, strerror(errno));
+        return;
+    }
+    n = CPU_COUNT(&allowed);
+    for (cpu = 0; cpu < CPU_SETSIZE && pick < 0; cpu++) {
+        if (CPU_ISSET(cpu, &allowed) && seen++ == me % (n > 0 ? n : 1)) {
+            pick = cpu;
+        }
+    }
+    CPU_ZERO(&one);
+    CPU_SET(pick < 0 ? 0 : pick, &one);
+    if (pick < 0 || sched_setaffinity(0, sizeof(one), &one) != 0) {
+        fprintf(stderr, "rawbw: rank %d: cannot bind to a CPU; not bound\n",
+                me);
+    }
+}
+
 /* A forked rank: connects through the pipes, measures every size and
  * writes one double per size to `res`. */
 static int rawbw_rank(const rawbw_ops_t *ops, const rawbw_opts_t *o, int me,
                       int wfd, int rfd, int res)
 {
     char   addr[RAWBW_ADDR_MAX], peer[RAWBW_ADDR_MAX];
-    size_t alen = sizeof(addr), plen;
+    size_t alen = sizeof(addr), plen, bytes = o->max * (size_t)o->window;
     char  *sbuf, *rbuf;
     void  *st;
     double gbps;
 
-    alarm(RAWBW_TIMEOUT_S); /* a lost peer ends the rank, never a hang */
+    /* a lost peer or parent ends the rank, never a hang */
+    alarm(RAWBW_TIMEOUT_S);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (o->bind) {
-        cpu_set_t set;
-        long      ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-        CPU_ZERO(&set);
-        CPU_SET(me % (ncpu > 0 ? ncpu : 1), &set);
-        sched_setaffinity(0, sizeof(set), &set);
+        rawbw_bind(me);
     }
-    if (ops->init(&st, addr, &alen) != 0 ||
-        rawbw_full_io(wfd, &alen, sizeof(alen), 1) != 0 ||
+    if (ops->init(&st, addr, &alen) != 0) {
+        fprintf(stderr, "rawbw: rank %d: %s setup failed (or its address "
+                "is over %d bytes)\n", me, ops->name, RAWBW_ADDR_MAX);
+        return 1;
+    }
+    if (rawbw_full_io(wfd, &alen, sizeof(alen), 1) != 0 ||
         rawbw_full_io(wfd, addr, alen, 1) != 0 ||
         rawbw_full_io(rfd, &plen, sizeof(plen), 0) != 0 ||
-        plen > sizeof(peer) || rawbw_full_io(rfd, peer, plen, 0) != 0 ||
-        ops->connect(st, peer, plen) != 0) {
-        fprintf(stderr, "rawbw: rank %d: %s setup failed\n", me, ops->name);
+        plen > sizeof(peer) || rawbw_full_io(rfd, peer, plen, 0) != 0) {
+        fprintf(stderr, "rawbw: rank %d: the address exchange failed (the "
+                "other rank is gone)\n", me);
         return 1;
     }
-    sbuf = malloc(o->max * (size_t)o->window);
-    rbuf = malloc(o->max * (size_t)o->window);
+    if (ops->connect(st, peer, plen) != 0) {
+        fprintf(stderr, "rawbw: rank %d: %s cannot reach the other rank\n",
+                me, ops->name);
+        return 1;
+    }
+    sbuf = malloc(bytes);
+    rbuf = malloc(bytes);
     if (sbuf == NULL || rbuf == NULL) {
-        fprintf(stderr, "rawbw: rank %d: out of memory\n", me);
+        fprintf(stderr, "rawbw: rank %d: out of memory for 2 x %zu bytes\n",
+                me, bytes);
         return 1;
     }
-    memset(sbuf, 'a' + me, o->max * (size_t)o->window);
-    memset(rbuf, 0, o->max * (size_t)o->window);
-    for (size_t len = o->min; len <= o->max; len *= (size_t)o->factor) {
+    memset(sbuf, 'a' + me, bytes);
+    for (size_t len = o->min; len != 0; len = rawbw_next(o, len)) {
         memset(rbuf, 0, len * (size_t)o->window);
         if (rawbw_measure(ops, st, o, me, sbuf, rbuf, len, &gbps) != 0) {
             fprintf(stderr, "rawbw: rank %d: %s failed at %zu B\n", me,
                     ops->name, len);
             return 1;
         }
-        if (rawbw_arrived(o, me, rbuf, len) != 0) {
+        if (rawbw_arrived(o, me, rbuf, len) != 0 ||
+            rawbw_full_io(res, &gbps, sizeof(gbps), 1) != 0) {
             return 1;
-        }
-        if (rawbw_full_io(res, &gbps, sizeof(gbps), 1) != 0) {
-            return 1;
-        }
-        if (o->factor < 2) {
-            break;
         }
     }
     ops->fini(st);
@@ -577,18 +621,36 @@ static int rawbw_rank(const rawbw_ops_t *ops, const rawbw_opts_t *o, int me,
     return 0;
 }
 
+/* "4M" -> 4194304: K, M, G suffixes; 0 when malformed, below 1 or above
+ * RAWBW_SIZE_MAX. */
 static size_t rawbw_size(const char *s)
 {
-    char  *end;
-    double v = strtod(s, &end);
+    char              *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long unit = 1;
 
+    if (end == s || *s == '-') {
+        return 0;
+    }
     switch (*end) {
-    case 'K': case 'k': v *= 1024; end++; break;
-    case 'M': case 'm': v *= 1024 * 1024; end++; break;
-    case 'G': case 'g': v *= 1024.0 * 1024 * 1024; end++; break;
+    case 'K': case 'k': unit = 1ull << 10; end++; break;
+    case 'M': case 'm': unit = 1ull << 20; end++; break;
+    case 'G': case 'g': unit = 1ull << 30; end++; break;
     default: break;
     }
-    return (*end == '\0' && v >= 1) ? (size_t)v : 0;
+    if (*end != '\0' || v < 1 || v > RAWBW_SIZE_MAX / unit) {
+        return 0;
+    }
+    return (size_t)(v * unit);
+}
+
+/* A whole decimal int in [lo, hi], else -1 (lo >= 0). */
+static int rawbw_int(const char *s, int lo, int hi)
+{
+    char *end;
+    long  v = strtol(s, &end, 10);
+
+    return (end != s && *end == '\0' && v >= lo && v <= hi) ? (int)v : -1;
 }
 
 static int rawbw_usage(const char *why)
@@ -604,12 +666,57 @@ static int rawbw_usage(const char *why)
     return 2;
 }
 
+/* Reads the figures of both ranks, size by size, while watching them:
+ * as soon as one exits without success the other is killed (it may be
+ * polling for a peer that is gone). Returns 0 when all came and both
+ * ranks exited 0. */
+static int rawbw_collect(const rawbw_opts_t *o, int res, pid_t pid[2])
+{
+    double g[2];
+    size_t got = 0, want = sizeof(g), len = o->min;
+    int    alive = 2, failed = 0, all = 0, status;
+
+    while (alive > 0) {
+        struct pollfd p = {.fd = res, .events = POLLIN};
+
+        if (len != 0 && poll(&p, 1, 100) > 0) {
+            ssize_t r = read(res, (char *)g + got, want - got);
+
+            if (r > 0 && (got += (size_t)r) == want) {
+                printf("%12zu %6d %8.3f\n", len, o->window,
+                       g[0] < g[1] ? g[0] : g[1]);
+                fflush(stdout);
+                got = 0;
+                len = rawbw_next(o, len);
+                all = len == 0;
+            } else if (r <= 0) {
+                len = 0; /* both ranks closed it: only exits are left */
+            }
+        } else if (len == 0) {
+            poll(NULL, 0, 10);
+        }
+        for (int me = 0; me < 2; me++) {
+            if (pid[me] > 0 && waitpid(pid[me], &status, WNOHANG) == pid[me]) {
+                pid[me] = 0;
+                alive--;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                    failed = 1;
+                    if (pid[1 - me] > 0) {
+                        kill(pid[1 - me], SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+    return failed || !all;
+}
+
 int main(int argc, char **argv)
 {
     rawbw_opts_t       o   = {.min = 1 << 20, .max = 64 << 20, .factor = 4,
                               .iters = 20, .warmup = 2, .window = 1, .bind = 1};
     const rawbw_ops_t *ops = NULL;
-    int                p01[2], p10[2], res[2], status, failed = 0;
+    int                p01[2], p10[2], res[2], failed, peer_errors = 0;
     pid_t              pid[2];
 
     if (argc < 2) {
@@ -636,9 +743,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "--peer-errors") == 0) {
-#ifdef RAWBW_HAVE_UCX
-            rawbw_peer_errors = 1;
-#endif
+            peer_errors = 1;
             continue;
         }
         if (v == NULL) {
@@ -650,13 +755,13 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "-e") == 0) {
             o.max = rawbw_size(v);
         } else if (strcmp(a, "-f") == 0) {
-            o.factor = atoi(v);
+            o.factor = rawbw_int(v, 1, 1 << 20);
         } else if (strcmp(a, "-N") == 0) {
-            o.iters = atoi(v);
+            o.iters = rawbw_int(v, 1, 1 << 30);
         } else if (strcmp(a, "-w") == 0) {
-            o.warmup = atoi(v);
+            o.warmup = rawbw_int(v, 0, 1 << 30);
         } else if (strcmp(a, "-W") == 0) {
-            o.window = atoi(v);
+            o.window = rawbw_int(v, 1, RAWBW_MAX_WINDOW);
         } else if (strcmp(a, "--bind") == 0 &&
                    (strcmp(v, "core") == 0 || strcmp(v, "none") == 0)) {
             o.bind = strcmp(v, "core") == 0;
@@ -664,9 +769,23 @@ int main(int argc, char **argv)
             return rawbw_usage("unknown option or bad value");
         }
     }
-    if (o.min == 0 || o.max < o.min || o.factor < 1 || o.iters < 1 ||
-        o.warmup < 0 || o.window < 1 || o.window > RAWBW_MAX_WINDOW) {
-        return rawbw_usage("a size, count or window is out of range");
+    if (o.min == 0 || o.max == 0 || o.max < o.min || o.factor < 1 ||
+        o.iters < 1 || o.warmup < 0 || o.window < 1) {
+        return rawbw_usage("a size (1 to 1T), count or window is out of "
+                           "range, or -b is above -e");
+    }
+    if (o.factor == 1 && o.max != o.min) {
+        return rawbw_usage("-f 1 needs -b and -e alike");
+    }
+    if (peer_errors) {
+#ifdef RAWBW_HAVE_UCX
+        if (ops != &rawbw_ucx_ops) {
+            return rawbw_usage("--peer-errors is a UCX setting");
+        }
+        rawbw_peer_errors = 1;
+#else
+        return rawbw_usage("--peer-errors is a UCX setting");
+#endif
     }
     if (pipe(p01) != 0 || pipe(p10) != 0 || pipe(res) != 0) {
         perror("tutti-rawbw: pipe");
@@ -680,36 +799,30 @@ int main(int argc, char **argv)
     for (int me = 0; me < 2; me++) {
         pid[me] = fork();
         if (pid[me] == 0) {
-            _exit(rawbw_rank(ops, &o, me, me ? p10[1] : p01[1],
-                             me ? p01[0] : p10[0], res[1]));
-        }
-    }
-    close(res[1]);
-    for (size_t len = o.min; len <= o.max; len *= (size_t)o.factor) {
-        double g[2];
+            /* keep only this rank's ends, so a rank that dies shows up as
+             * end of file to the other */
+            int wfd = me ? p10[1] : p01[1], rfd = me ? p01[0] : p10[0];
 
-        /* Both ranks write each size's figure; they land in rank order
-         * only by chance, so take the slower of any two. */
-        if (rawbw_full_io(res[0], g, sizeof(g), 0) != 0) {
-            failed = 1;
-            break;
+            close(me ? p10[0] : p01[0]);
+            close(me ? p01[1] : p10[1]);
+            close(res[0]);
+            _exit(rawbw_rank(ops, &o, me, wfd, rfd, res[1]));
         }
-        printf("%12zu %6d %8.3f\n", len, o.window, g[0] < g[1] ? g[0] : g[1]);
-        fflush(stdout);
-        if (o.factor < 2) {
-            break;
-        }
-    }
-    if (failed) {
-        kill(pid[0], SIGKILL);
-        kill(pid[1], SIGKILL);
-    }
-    for (int me = 0; me < 2; me++) {
-        if (waitpid(pid[me], &status, 0) != pid[me] || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0) {
-            failed = 1;
+        if (pid[me] < 0) {
+            perror("tutti-rawbw: fork");
+            if (me == 1) {
+                kill(pid[0], SIGKILL);
+                waitpid(pid[0], NULL, 0);
+            }
+            return 1;
         }
     }
+    close(p01[0]);
+    close(p01[1]);
+    close(p10[0]);
+    close(p10[1]);
+    close(res[1]);
+    failed = rawbw_collect(&o, res[0], pid);
     if (failed) {
         fprintf(stderr, "tutti-rawbw: a rank failed (see above)\n");
     }

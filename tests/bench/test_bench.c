@@ -487,6 +487,8 @@ Test(bench, rawbw_bad_arguments_exit_2, .timeout = 30)
     static const char *const bad[] = {
         "", "nosuch", "ucx -W 0", "ucx -W 65", "ucx -b 1M -e 1K",
         "ucx -N 0", "ucx --bind some", "ucx -b", "ucx --no-such-flag",
+        "ucx -e 2T", "ucx -N 1e9", "ucx -W 4x", "ucx -f 1 -b 1K -e 2K",
+        "ofi --peer-errors",
     };
     char  *out = path_in_tmp("rawbw-bad.txt"), *cmd, *text;
     size_t k;
