@@ -160,8 +160,8 @@ TUTTI_API tutti_result_t tutti_comm_init(int nranks,
  * Call it after tutti_comm_abort() too.
  *
  * After a call on the communicator failed (or it was aborted), requests
- * that call had posted may still reference its buffers: free or reuse
- * them only once tutti_comm_destroy() has returned. The transports are
+ * that call or any outstanding one had posted may still reference their
+ * buffers: free or reuse them only once tutti_comm_destroy() has returned. The transports are
  * closed by then, and nothing in this process touches them any more.
  */
 TUTTI_API tutti_result_t tutti_comm_destroy(tutti_comm_t comm);
@@ -273,7 +273,9 @@ TUTTI_API tutti_result_t tutti_barrier(tutti_comm_t comm);
  * progress. Several may be outstanding on one communicator; every rank must
  * issue its collectives in the same order. The buffers must stay untouched
  * until completion. If a call returns an error, no request exists and
- * nothing happens later.
+ * nothing happens later. Once a call has failed on the communicator, the
+ * buffers of every request still outstanding on it stay in use until
+ * tutti_comm_destroy() (see there).
  */
 typedef struct tutti_request *tutti_request_t;
 

@@ -279,7 +279,8 @@ static int tt_call_cached(const tt_call_t *c)
  * execution for the next call of the same shape, which re-issues it (a
  * training loop repeats the same calls, and for small messages building
  * and allocating is most of the cost). An execution holding more than
- * TT_XCACHE_MEM_MAX bytes is freed instead.
+ * TT_XCACHE_MEM_MAX bytes is freed instead, and the one kept before it
+ * stays, so small calls between large ones still find theirs.
  */
 static tutti_result_t tt_call_blocking(tt_call_t *c)
 {
@@ -306,12 +307,12 @@ static tutti_result_t tt_call_blocking(tt_call_t *c)
         tutti__exec_free(x);
         return res;
     }
-    tutti__exec_free(comm->xcache);
-    comm->xcache = NULL;
     if (tutti__exec_mem_bytes(x) > TT_XCACHE_MEM_MAX) {
+        /* not kept; what was kept (a small call's) stays */
         tutti__exec_free(x);
         return TUTTI_SUCCESS;
     }
+    tutti__exec_free(comm->xcache);
     comm->xcache         = x;
     comm->xcache_args    = c->args;
     comm->xcache_peer    = c->peer;

@@ -372,7 +372,9 @@ static int mh_mode_coll(const mh_job_t *job, tutti_comm_t world, int large)
 /* ---------------------------------------------------------------------- */
 
 /* Destroys `world` (broken after the cut) before it frees the buffer:
- * after an error, posted requests may still reference it until then. */
+ * after an error, posted requests may still reference it until then. The
+ * error is reported first, with its message (destroy clears it), and
+ * without the time destroy takes. */
 static int mh_mode_loop(const mh_job_t *job, tutti_comm_t world,
                         size_t count)
 {
@@ -400,10 +402,10 @@ static int mh_mode_loop(const mh_job_t *job, tutti_comm_t world,
             break;
         }
     }
-    tutti_comm_destroy(world);
-    free(buf);
     if (res == TUTTI_SUCCESS) {
         mh_event(job, "done %d", i);
+        tutti_comm_destroy(world);
+        free(buf);
         return tt_test_fail(__FILE__, __LINE__, "%d allreduce calls in %d "
                             "ms and none failed", i,
                             (int)(tt_test_now_ms() - start));
@@ -412,6 +414,8 @@ static int mh_mode_loop(const mh_job_t *job, tutti_comm_t world,
              (int)(tt_test_now_ms() - last));
     fprintf(stderr, "[rank %d] call %d failed: %s (%s)\n", job->rank, i,
             tutti_result_name(res), tutti_last_error());
+    tutti_comm_destroy(world);
+    free(buf);
     return TT_TEST_EXPECT(res == TUTTI_ERR_REMOTE ||
                               res == TUTTI_ERR_TIMEOUT,
                           "the cut link gave %s, not TUTTI_ERR_REMOTE or "
