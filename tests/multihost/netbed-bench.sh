@@ -27,6 +27,9 @@
 # to payload. So that the link's real capacity is on record beside tutti's,
 # the same bed is then measured with ucx_perftest -t tag_bw over UCX's TCP
 # transport (4 MiB messages, one direction), when ucx_perftest is present.
+# After each run, the packets the tbf qdiscs dropped during it (both hosts'
+# egress and the switch ports' egress) are printed: drops make TCP back off,
+# which is how too much data in flight costs bandwidth on a shallow queue.
 # The bed is removed on exit, also after ^C.
 set -u
 
@@ -83,6 +86,16 @@ rank() {
         --rank "$r" --nranks 2 --id "$dir/id" "$@" >"$dir/out.$r" 2>&1
 }
 
+# drops: packets dropped so far by every tbf qdisc of the bed, summed
+drops() {
+    for ns in "$tag-h0" "$tag-h1" "$tag-sw"; do
+        tc -n "$ns" -s qdisc show 2>/dev/null
+    done | awk '/^qdisc tbf/ { t = 1; next }
+                /^qdisc/ { t = 0 }
+                t && /dropped/ { sub(/,/, "", $7); n += $7 }
+                END { print n + 0 }'
+}
+
 # one TRANSPORT ALGO BENCH-OPTIONS...: one tutti-bench run and its summary
 one() {
     tp=$1
@@ -91,6 +104,7 @@ one() {
     echo "== allreduce ($algo), 2 hosts x 1 rank, TUTTI_TRANSPORT=$tp," \
         "links $mbit Mbit/s (tbf) = $link GB/s"
     rm -f "$dir/id"
+    d0=$(drops)
     rank 0 "$tp" "$algo" "$@" &
     p0=$!
     rank 1 "$tp" "$algo" "$@" &
@@ -98,6 +112,8 @@ one() {
     wait "$p0"; rc0=$?
     wait "$p1"; rc1=$?
     cat "$dir/out.0"
+    echo "$tp $algo: the tbf qdiscs dropped $(($(drops) - d0)) packets" \
+        "during the run"
     if [ "$rc0" -ne 0 ] || [ "$rc1" -ne 0 ]; then
         echo "netbed-bench: $tp: rank 0 exited $rc0, rank 1 exited $rc1"
         sed 's/^/rank 1: /' "$dir/out.1"
