@@ -32,8 +32,8 @@
  *
  * ucx: UCP tag API, every UCX_* variable honoured (UCX_TLS=tcp for TCP).
  *      Endpoints skip peer error handling, as ucx_perftest's do, unless
- *      --peer-errors asks for it as tutti does (its cost over TCP is why
- *      tutti changes two UCX defaults: transports/ucx/ucx_init.c).
+ *      --peer-errors asks for it as tutti does (its cost over TCP, and
+ *      what larger TCP segments win back: transports/ucx/ucx_init.c).
  * ofi: FI_EP_RDM tagged messages, provider TUTTI_OFI_PROVIDER or the
  *      first fi_getinfo offers ("tcp;ofi_rxm" for TCP), as tutti asks.
  *

@@ -617,13 +617,21 @@ Test(failure, rendezvous_survives_garbage_and_silent_clients, .timeout = 60)
 /* ------------------------------------------------------------------------ */
 /* UCX's TCP segment sizes must agree between ranks                        */
 
-/* arg: the UCX_TCP_TX_SEG_SIZE rank 1 sets (rank 0 sets none), or NULL
- * for none on either; *want is the result every rank's init must give. */
+/* What each rank sets (NULL: nothing) and what every rank's init must
+ * give. */
 typedef struct {
-    const char    *rank1_tx;
-    const char    *both_tx;
+    const char    *tx[2], *rx[2];
     tutti_result_t want;
 } tt_seg_case_t;
+
+static void tt_seg_env(const char *name, const char *value)
+{
+    if (value != NULL) {
+        setenv(name, value, 1);
+    } else {
+        unsetenv(name);
+    }
+}
 
 static int tt_seg_rank(int rank, int nranks, const tutti_unique_id_t *id,
                        void *arg)
@@ -635,14 +643,12 @@ static int tt_seg_rank(int rank, int nranks, const tutti_unique_id_t *id,
     float                x      = 1.0f;
     int                  bad    = 0;
 
+    /* whatever the caller's environment holds, only the case decides */
+    tt_seg_env("UCX_TCP_TX_SEG_SIZE", sc->tx[rank]);
+    tt_seg_env("UCX_TCP_RX_SEG_SIZE", sc->rx[rank]);
     setenv("TUTTI_TRANSPORT", "ucx", 1);
     setenv("UCX_TLS", "tcp", 1);
     setenv("UCX_NET_DEVICES", "lo", 1);
-    if (sc->both_tx != NULL) {
-        setenv("UCX_TCP_TX_SEG_SIZE", sc->both_tx, 1);
-    } else if (rank == 1 && sc->rank1_tx != NULL) {
-        setenv("UCX_TCP_TX_SEG_SIZE", sc->rank1_tx, 1);
-    }
     config.timeout_ms = 5000;
     res = tutti_comm_init(nranks, id, rank, &config, &comm);
     if (sc->want == TUTTI_SUCCESS) {
@@ -671,11 +677,14 @@ static int tt_seg_rank(int rank, int nranks, const tutti_unique_id_t *id,
 
 Test(failure, ucx_tcp_segments_must_agree, .timeout = 60)
 {
-    /* rank 1 alone sets the variable: its segments are UCX's (8K/64K),
-     * rank 0's tutti's (256K); both must refuse. Set on both: fine. */
-    tt_seg_case_t differ = {"8K", NULL, TUTTI_ERR_INVALID_USAGE};
-    tt_seg_case_t alike  = {NULL, "8K", TUTTI_SUCCESS};
-    tt_seg_case_t unset  = {NULL, NULL, TUTTI_SUCCESS};
+    /* rank 1 alone sets larger segments: both must refuse. The same on
+     * both, UCX's defaults spelt out on one, or nothing: fine. */
+    tt_seg_case_t differ  = {{NULL, "128K"}, {NULL, "128K"},
+                             TUTTI_ERR_INVALID_USAGE};
+    tt_seg_case_t alike   = {{"128K", "128K"}, {"128K", "128K"},
+                             TUTTI_SUCCESS};
+    tt_seg_case_t spelled = {{NULL, "8192"}, {NULL, "65536"}, TUTTI_SUCCESS};
+    tt_seg_case_t unset   = {{NULL, NULL}, {NULL, NULL}, TUTTI_SUCCESS};
     int           t, have = 0;
 
     for (t = 0; tutti__transports[t] != NULL; t++) {
@@ -688,6 +697,8 @@ Test(failure, ucx_tcp_segments_must_agree, .timeout = 60)
                  "segment sizes set on rank 1 only (see stderr)");
     cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &alike, 30000), 0,
                  "segment sizes set alike (see stderr)");
+    cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &spelled, 30000), 0,
+                 "UCX's default sizes spelt out on rank 1 (see stderr)");
     cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &unset, 30000), 0,
                  "segment sizes unset (see stderr)");
 }

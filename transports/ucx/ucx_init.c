@@ -6,8 +6,8 @@
  * how tags and requests are laid out.
  *
  * UCX is configured by its own environment variables, read at init through
- * ucp_config_read(). tutti changes two defaults (below, tt_ucx_defaults)
- * and only where the variable is unset. For example UCX_TLS=tcp
+ * ucp_config_read(): tutti sets none of them, but checks that all ranks
+ * agree on UCX's TCP segment sizes (tt_ucx_tcp_setting). UCX_TLS=tcp
  * forces TCP even where InfiniBand is present, UCX_TLS=^tcp excludes it,
  * UCX_NET_DEVICES=eth0 picks the devices, UCX_RNDV_THRESH moves the switch
  * from eager to rendezvous messages, and UCX_LOG_LEVEL=info makes UCX
@@ -134,48 +134,35 @@ static void tt_ucx_log_resources(tt_tp_t *tp)
 }
 
 /*
- * UCX defaults tutti changes, each only when the user has not set it.
+ * UCX's TCP segment sizes (UCX_TCP_TX_SEG_SIZE, UCX_TCP_RX_SEG_SIZE) are
+ * left as the user sets them, but every rank must use the same ones: a
+ * receiver takes a segment of at most its own RX size. Each rank
+ * publishes them in its address header (tcp_seg, a fingerprint), and
+ * connecting to a peer whose differ fails with TUTTI_ERR_INVALID_USAGE
+ * instead of overrunning UCX's buffers; that happens when the variables
+ * are set on some hosts only.
  *
- * TCP segments of 256 KiB instead of 8/64 KiB (UCX_TCP_TX_SEG_SIZE,
- * UCX_TCP_RX_SEG_SIZE). tutti's endpoints ask for peer error handling,
- * which is how a dead or unreachable peer becomes TUTTI_ERR_REMOTE
- * instead of a hang. With it, UCX (1.13 at least) does not use TCP's
- * zero-copy put for rendezvous and moves a large message as active
- * messages of one TX segment each, with a completion per segment. With
- * 8 KiB segments a 2-rank exchange over loopback TCP moved 1.4-1.5 GB/s
- * per direction against 2.1-2.3 for the same UCX without peer error
- * handling; with 256 KiB segments it is level with it (tutti-rawbw
- * ucx, both ways, against tutti-bench sendrecv, interleaved). A segment
- * endpoint that sends and receives holds a TX segment and a receive
- * buffer of two RX segments, 768 KiB, and UCX's pools grow 8 buffers at
- * a time. The two go together (UCX refuses a TX segment larger than the
- * RX one), so a user who sets either keeps UCX's default for the other.
- * A value in a UCX configuration file is overridden all the same.
- *
- * A receiver takes a segment of at most its RX size, so every rank must
- * use the same setting: each publishes a fingerprint of its own in the
- * address header (tcp_seg), and connecting to a peer whose differs fails
- * with TUTTI_ERR_INVALID_USAGE instead of overrunning UCX's buffers. That
- * happens when the variables are set on some hosts only.
+ * Larger segments are faster over TCP, and are not the default for a
+ * reason. tutti's endpoints ask for peer error handling (how a dead peer
+ * becomes TUTTI_ERR_REMOTE instead of a hang). With it, UCX 1.13 does not
+ * use TCP's zero-copy put for rendezvous and moves a large message as
+ * active messages of one 8 KiB TX segment each. Over loopback TCP, 2
+ * ranks, 16 MiB, with UCX_TCP_TX_SEG_SIZE=256K UCX_TCP_RX_SEG_SIZE=256K
+ * a sendrecv went from a median 1.07 to 1.59 GB/s per direction and 64
+ * KiB allreduce from 1.0 to 2.0 GB/s busbw. But with that setting as
+ * tutti's default, the namespace bed's large collectives over UCX failed
+ * with "Endpoint timeout" in 2 of 10 full test runs (under load, a chain
+ * reduce, 3-4 hosts), and in none of 3 with UCX's own sizes; the cause
+ * was not found, so the faster setting stays the user's choice. Each endpoint that sends and receives also holds a TX segment
+ * and a receive buffer of two RX segments (768 KiB at 256K).
  */
-static const struct {
-    const char *env;   /* the variable a user would set */
-    const char *key;   /* its name for ucp_config_modify: a transport's
-                        * variable goes without its UCX_TCP_ prefix, and
-                        * UCP hands it to the transport's own table */
-    const char *value;
-} tt_ucx_defaults[] = {
-    {"UCX_TCP_TX_SEG_SIZE", "TX_SEG_SIZE", "256K"},
-    {"UCX_TCP_RX_SEG_SIZE", "RX_SEG_SIZE", "256K"},
-};
-
-#define TT_UCX_NDEFAULTS (sizeof(tt_ucx_defaults) / sizeof(tt_ucx_defaults[0]))
+#define TT_UCX_TCP_TX_DEFAULT "8K"  /* UCX 1.13's own defaults */
+#define TT_UCX_TCP_RX_DEFAULT "64K"
 
 /*
  * Whether TCP is left out: by UCX_TLS, or by a UCX_NET_DEVICES that names
  * only InfiniBand-style ports ("mlx5_0:1"; network interfaces have no
- * colon). UCX warns about a transport setting that no opened transport
- * takes ("invalid configurations"), so the TCP defaults are not set then.
+ * colon). The segment check is skipped then.
  */
 static int tt_ucx_tcp_excluded(void)
 {
@@ -199,64 +186,67 @@ static int tt_ucx_tcp_excluded(void)
     return 1;
 }
 
-/* FNV-1a, 32 bits, never 0 (0 means "no TCP" in the address header). */
-static uint32_t tt_ucx_fingerprint(const char *s)
+/* FNV-1a over s, continuing from h. */
+static uint32_t tt_ucx_fnv(uint32_t h, const char *s)
 {
-    uint32_t h = 2166136261u;
-
     for (; *s != '\0'; s++) {
         h = (h ^ (uint8_t)*s) * 16777619u;
     }
-    return h != 0 ? h : 1;
+    return h;
 }
 
-/* Applies tt_ucx_defaults where the user set neither variable, and sets
- * tp->tcp_seg to the fingerprint of the setting in force. */
-static void tt_ucx_apply_defaults(tt_tp_t *tp, ucp_config_t *config)
+/* A segment size as UCX reads it ("64K", "65536", "64kb"), in bytes, so
+ * that "64K" and "65536" agree; 0 when it is not a plain size. */
+static unsigned long long tt_ucx_memunits(const char *v)
 {
-    char         setting[128] = "";
-    const char  *user         = NULL;
-    size_t       i;
-    ucs_status_t st;
+    char              *end;
+    unsigned long long n = strtoull(v, &end, 10), unit = 1;
+
+    if (end == v) {
+        return 0;
+    }
+    switch (*end) {
+    case 'k': case 'K': unit = 1ull << 10; end++; break;
+    case 'm': case 'M': unit = 1ull << 20; end++; break;
+    case 'g': case 'G': unit = 1ull << 30; end++; break;
+    default: break;
+    }
+    if (*end == 'b' || *end == 'B') {
+        end++;
+    }
+    return *end == '\0' ? n * unit : 0;
+}
+
+/* tp->tcp_seg: the fingerprint of the TCP segment sizes in force, 0 where
+ * TCP is left out. */
+static void tt_ucx_tcp_setting(tt_tp_t *tp)
+{
+    static const struct {
+        const char *env, *dflt;
+    } vars[] = {
+        {"UCX_TCP_TX_SEG_SIZE", TT_UCX_TCP_TX_DEFAULT},
+        {"UCX_TCP_RX_SEG_SIZE", TT_UCX_TCP_RX_DEFAULT},
+    };
+    uint32_t h = 2166136261u;
+    char     num[32];
+    size_t   i;
 
     tp->tcp_seg = 0;
     if (tt_ucx_tcp_excluded()) {
         return;
     }
-    for (i = 0; i < TT_UCX_NDEFAULTS; i++) {
-        const char *v = getenv(tt_ucx_defaults[i].env);
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char        *v = getenv(vars[i].env);
+        unsigned long long b = tt_ucx_memunits(v != NULL ? v : vars[i].dflt);
 
-        if (v != NULL && user == NULL) {
-            user = tt_ucx_defaults[i].env;
+        if (b != 0) {
+            snprintf(num, sizeof(num), "%llu;", b);
+            h = tt_ucx_fnv(h, num);
+        } else {
+            h = tt_ucx_fnv(tt_ucx_fnv(h, v), ";"); /* compared as written */
         }
-        snprintf(setting + strlen(setting), sizeof(setting) - strlen(setting),
-                 "%s=%s;", tt_ucx_defaults[i].key,
-                 v != NULL ? v : "(default)");
     }
-    if (user != NULL) {
-        /* the user's values win, all or none; "(default)" is UCX's own */
-        TT_INFO(TT_SUB_UCX, "ucx: %s is set, so UCX's TCP segment sizes "
-                "stay as configured: %s", user, setting);
-        tp->tcp_seg = tt_ucx_fingerprint(setting);
-        return;
-    }
-    setting[0] = '\0';
-    for (i = 0; i < TT_UCX_NDEFAULTS; i++) {
-        /* For a transport's key UCP only records it and hands it to the
-         * transports it opens, so this does not fail for lack of TCP. */
-        st = ucp_config_modify(config, tt_ucx_defaults[i].key,
-                               tt_ucx_defaults[i].value);
-        if (st != UCS_OK) {
-            TT_WARN("ucx: cannot set %s=%s: %s; UCX's default stays",
-                    tt_ucx_defaults[i].env, tt_ucx_defaults[i].value,
-                    ucs_status_string(st));
-        }
-        snprintf(setting + strlen(setting), sizeof(setting) - strlen(setting),
-                 "%s=%s;", tt_ucx_defaults[i].key,
-                 st == UCS_OK ? tt_ucx_defaults[i].value : "(default)");
-    }
-    TT_INFO(TT_SUB_UCX, "ucx: TCP segments %s (tutti's defaults)", setting);
-    tp->tcp_seg = tt_ucx_fingerprint(setting);
+    tp->tcp_seg = h != 0 ? h : 1;
 }
 
 static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
@@ -285,7 +275,7 @@ static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
                             "ucx: reading the UCX_* configuration failed: "
                             "%s", ucs_status_string(st));
     }
-    tt_ucx_apply_defaults(tp, config);
+    tt_ucx_tcp_setting(tp);
     st = ucp_init(&up, config, &tp->ctx);
     ucp_config_release(config);
     if (st != UCS_OK) {
