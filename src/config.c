@@ -92,8 +92,7 @@ const tt_param_t tutti__params[] = {
     {NULL, NULL, NULL, 0, TT_PARAM_INT, 0, 0},
 };
 
-/* Parses "123", "64k", "1M", "2g" (powers of 1024). */
-static int tt_parse_size(const char *s, unsigned long long *v_p)
+int tutti__parse_size(const char *s, unsigned long long *v_p)
 {
     char              *end;
     unsigned long long v;
@@ -146,7 +145,8 @@ static tutti_result_t tt_param_set(const tt_param_t *p, const char *value,
         *(int *)field = (int)iv;
         return TUTTI_SUCCESS;
     case TT_PARAM_SIZE:
-        if (tt_parse_size(value, &sv) != 0 || sv < (unsigned long long)p->min ||
+        if (tutti__parse_size(value, &sv) != 0 ||
+            sv < (unsigned long long)p->min ||
             sv > (unsigned long long)p->max) {
             return tutti__error(TUTTI_ERR_INVALID_ARGUMENT,
                                 "%s%s='%s': expected a size in [%lld, %lld] "

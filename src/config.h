@@ -64,6 +64,10 @@ void tutti__config_defaults(tt_config_t *cfg);
  */
 tutti_result_t tutti__config_load(const tutti_config_t *user, tt_config_t *cfg);
 
+/* Parses "123", "64k", "1M", "2g", "64kb" (powers of 1024) into *v_p: 0,
+ * or -1 when s is not such a size. */
+int tutti__parse_size(const char *s, unsigned long long *v_p);
+
 /* Prints the table: name, default, current value in the environment, help. */
 void tutti__config_print(FILE *out);
 

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h" /* tutti__parse_size */
 #include "ucx.h"
 #include "ucx_ops.h"
 
@@ -151,10 +152,12 @@ static void tt_ucx_log_resources(tt_tp_t *tp)
  * a sendrecv went from a median 1.07 to 1.59 GB/s per direction and 64
  * KiB allreduce from 1.0 to 2.0 GB/s busbw. But with that setting as
  * tutti's default, the namespace bed's large collectives over UCX failed
- * with "Endpoint timeout" in 2 of 10 full test runs (under load, a chain
- * reduce, 3-4 hosts), and in none of 3 with UCX's own sizes; the cause
- * was not found, so the faster setting stays the user's choice. Each endpoint that sends and receives also holds a TX segment
- * and a receive buffer of two RX segments (768 KiB at 256K).
+ * with "Endpoint timeout" under load (a chain reduce on 3-4 hosts): with
+ * 256K segments, default or set by hand, 3 of 18 runs of the bed's tests
+ * beside the rest of the suite failed, with UCX's own sizes 0 of 11. The
+ * cause was not found, so the faster setting stays the user's choice.
+ * Each endpoint that sends and receives also holds a TX segment and a
+ * receive buffer of two RX segments (768 KiB at 256K).
  */
 #define TT_UCX_TCP_TX_DEFAULT "8K"  /* UCX 1.13's own defaults */
 #define TT_UCX_TCP_RX_DEFAULT "64K"
@@ -195,28 +198,6 @@ static uint32_t tt_ucx_fnv(uint32_t h, const char *s)
     return h;
 }
 
-/* A segment size as UCX reads it ("64K", "65536", "64kb"), in bytes, so
- * that "64K" and "65536" agree; 0 when it is not a plain size. */
-static unsigned long long tt_ucx_memunits(const char *v)
-{
-    char              *end;
-    unsigned long long n = strtoull(v, &end, 10), unit = 1;
-
-    if (end == v) {
-        return 0;
-    }
-    switch (*end) {
-    case 'k': case 'K': unit = 1ull << 10; end++; break;
-    case 'm': case 'M': unit = 1ull << 20; end++; break;
-    case 'g': case 'G': unit = 1ull << 30; end++; break;
-    default: break;
-    }
-    if (*end == 'b' || *end == 'B') {
-        end++;
-    }
-    return *end == '\0' ? n * unit : 0;
-}
-
 /* tp->tcp_seg: the fingerprint of the TCP segment sizes in force, 0 where
  * TCP is left out. */
 static void tt_ucx_tcp_setting(tt_tp_t *tp)
@@ -237,9 +218,13 @@ static void tt_ucx_tcp_setting(tt_tp_t *tp)
     }
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         const char        *v = getenv(vars[i].env);
-        unsigned long long b = tt_ucx_memunits(v != NULL ? v : vars[i].dflt);
+        unsigned long long b;
 
-        if (b != 0) {
+        if (v == NULL) {
+            v = vars[i].dflt;
+        }
+        /* in bytes, so that "64K" and "65536" agree */
+        if (tutti__parse_size(v, &b) == 0) {
             snprintf(num, sizeof(num), "%llu;", b);
             h = tt_ucx_fnv(h, num);
         } else {
@@ -361,10 +346,10 @@ static void tt_ucx_fini(tt_tp_t *tp)
 static tutti_result_t tt_ucx_address(tt_tp_t *tp, void *buf, size_t *len_p)
 {
     tt_ucx_addr_hdr_t hdr = {
-        .magic  = TT_UCX_ADDR_MAGIC,
-        .rank   = tp->rank,
-        .job_id = tp->job_id,
-        .len    = (uint32_t)tp->addr_len,
+        .magic   = TT_UCX_ADDR_MAGIC,
+        .rank    = tp->rank,
+        .job_id  = tp->job_id,
+        .len     = (uint32_t)tp->addr_len,
         .tcp_seg = tp->tcp_seg,
     };
     size_t len = sizeof(hdr) + tp->addr_len;
