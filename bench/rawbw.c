@@ -39,8 +39,9 @@
  *
  * Sizes take K, M and G suffixes, up to 1 TiB; -f 1 measures one size
  * (-b equal to -e). Output: one line per size, "size window GB/s" (GB =
- * 1e9 B), after "#" comment lines (UCX may add its own log lines). Exit 0 on success, 1 on a transport error or a rank
- * running past RAWBW_TIMEOUT_S, 2 on usage.
+ * 1e9 B), after "#" comment lines (UCX may add its own log lines). Exit
+ * 0 on success, 1 on a transport error or a rank running past
+ * RAWBW_TIMEOUT_S, 2 on usage.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -216,18 +217,24 @@ static int rawbw_ucx_started(rawbw_ucx_t *u, ucs_status_ptr_t r)
     return 0;
 }
 
+/* The parameters of a send or receive: a callback that counts it on u. */
+static ucp_request_param_t rawbw_ucx_param(rawbw_ucx_t *u)
+{
+    return (ucp_request_param_t){
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                        UCP_OP_ATTR_FIELD_USER_DATA,
+        .user_data    = u,
+    };
+}
+
 static int rawbw_ucx_send(void *st, void *buf, size_t len, uint64_t tag,
                           int slot)
 {
     rawbw_ucx_t        *u = st;
-    ucp_request_param_t p = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                        UCP_OP_ATTR_FIELD_USER_DATA,
-        .cb.send      = rawbw_ucx_send_cb,
-        .user_data    = u,
-    };
+    ucp_request_param_t p = rawbw_ucx_param(u);
 
     (void)slot;
+    p.cb.send = rawbw_ucx_send_cb;
     return rawbw_ucx_started(u, ucp_tag_send_nbx(u->ep, buf, len, tag, &p));
 }
 
@@ -235,14 +242,10 @@ static int rawbw_ucx_recv(void *st, void *buf, size_t len, uint64_t tag,
                           int slot)
 {
     rawbw_ucx_t        *u = st;
-    ucp_request_param_t p = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                        UCP_OP_ATTR_FIELD_USER_DATA,
-        .cb.recv      = rawbw_ucx_recv_cb,
-        .user_data    = u,
-    };
+    ucp_request_param_t p = rawbw_ucx_param(u);
 
     (void)slot;
+    p.cb.recv = rawbw_ucx_recv_cb;
     return rawbw_ucx_started(
         u, ucp_tag_recv_nbx(u->worker, buf, len, tag, ~(uint64_t)0, &p));
 }

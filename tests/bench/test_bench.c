@@ -100,6 +100,31 @@ static void bench_ok(const char *args, const char *what)
     free(bench_run_ok(args, what));
 }
 
+/* Runs the program at `path` (called `name`) with each of bad[]: each
+ * must exit 2, print "NAME: error: ..." first, and the usage. */
+static void bad_arguments(const char *path, const char *name,
+                          const char *const *bad, size_t n)
+{
+    char  *out = path_in_tmp("bad.txt"), *cmd, *text, *want, *usage;
+    size_t k;
+
+    cr_assert(asprintf(&want, "%s: error: ", name) > 0);
+    cr_assert(asprintf(&usage, "usage: %s", name) > 0);
+    for (k = 0; k < n; k++) {
+        cr_assert(asprintf(&cmd, "%s %s", path, bad[k]) > 0);
+        cr_expect_eq(run(cmd, out), 2, "'%s' should exit 2", bad[k]);
+        text = slurp(out);
+        cr_expect(strncmp(text, want, strlen(want)) == 0,
+                  "'%s': first line is not the error:\n%s", bad[k], text);
+        cr_expect_not_null(strstr(text, usage), "%s", bad[k]);
+        free(text);
+        free(cmd);
+    }
+    free(usage);
+    free(want);
+    free(out);
+}
+
 TestSuite(bench, .init = make_tmpdir, .fini = remove_tmpdir);
 
 Test(bench, allreduce_sweep_is_clean, .timeout = 120)
@@ -230,20 +255,9 @@ Test(bench, bad_arguments_exit_2, .timeout = 30)
         "sendrecv -n 1",           /* no ring of one */
         "broadcast -n 2 -r 2",     /* root not below -n */
     };
-    char  *out = path_in_tmp("bad.txt"), *cmd, *text;
-    size_t k;
 
-    for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-        cr_assert(asprintf(&cmd, "%s %s", TUTTI_BENCH_PATH, bad[k]) > 0);
-        cr_expect_eq(run(cmd, out), 2, "'%s' should exit 2", bad[k]);
-        text = slurp(out);
-        cr_expect(strncmp(text, "tutti-bench: error: ", 20) == 0,
-                  "'%s': first line is not the error:\n%s", bad[k], text);
-        cr_expect_not_null(strstr(text, "usage: tutti-bench"), "%s", bad[k]);
-        free(text);
-        free(cmd);
-    }
-    free(out);
+    bad_arguments(TUTTI_BENCH_PATH, "tutti-bench", bad,
+                  sizeof(bad) / sizeof(bad[0]));
 }
 
 Test(bench, env_prints_the_table, .timeout = 30)
@@ -490,18 +504,8 @@ Test(bench, rawbw_bad_arguments_exit_2, .timeout = 30)
         "ucx -e 2T", "ucx -N 1e9", "ucx -W 4x", "ucx -f 1 -b 1K -e 2K",
         "ofi --peer-errors",
     };
-    char  *out = path_in_tmp("rawbw-bad.txt"), *cmd, *text;
-    size_t k;
 
-    for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-        cr_assert(asprintf(&cmd, "%s %s", TUTTI_RAWBW_PATH, bad[k]) > 0);
-        cr_expect_eq(run(cmd, out), 2, "'%s' should exit 2", bad[k]);
-        text = slurp(out);
-        cr_expect(strncmp(text, "tutti-rawbw: error: ", 20) == 0,
-                  "'%s': first line is not the error:\n%s", bad[k], text);
-        free(text);
-        free(cmd);
-    }
-    free(out);
+    bad_arguments(TUTTI_RAWBW_PATH, "tutti-rawbw", bad,
+                  sizeof(bad) / sizeof(bad[0]));
 }
 #endif
