@@ -161,8 +161,9 @@ TUTTI_API tutti_result_t tutti_comm_init(int nranks,
  *
  * After a call on the communicator failed (or it was aborted), requests
  * that call or any outstanding one had posted may still reference their
- * buffers: free or reuse them only once tutti_comm_destroy() has returned. The transports are
- * closed by then, and nothing in this process touches them any more.
+ * buffers: free or reuse them only once tutti_comm_destroy() has
+ * returned. The transports are closed by then, and nothing in this
+ * process touches them any more.
  */
 TUTTI_API tutti_result_t tutti_comm_destroy(tutti_comm_t comm);
 

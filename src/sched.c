@@ -432,8 +432,8 @@ static tutti_result_t tt_exec_alloc(tt_exec_t *x, size_t slice_bytes)
     x->xops = calloc((size_t)(unsigned)x->nops, sizeof(*x->xops));
     x->xs   = calloc((size_t)x->nsteps + 1, sizeof(*x->xs));
     x->reqs = calloc((size_t)x->nsteps * 2 * x->depth + 1, sizeof(*x->reqs));
-    x->mem  = (mem + staging) > 0 ? malloc(mem + staging) : NULL;
     x->mem_bytes = mem + staging;
+    x->mem  = x->mem_bytes > 0 ? malloc(x->mem_bytes) : NULL;
     if (x->xops == NULL || x->xs == NULL || x->reqs == NULL ||
         (mem + staging > 0 && x->mem == NULL)) {
         return tutti__error(TUTTI_ERR_NO_MEMORY,

@@ -49,7 +49,7 @@ typedef struct tt_ucx_addr_hdr {
     uint64_t job_id;   /* its communicator */
     uint32_t len;      /* bytes of UCX worker address that follow */
     uint32_t tcp_seg;  /* the TCP segment setting's fingerprint, 0 if
-                        * TCP is left out (tt_ucx_apply_defaults) */
+                        * TCP is left out (tt_ucx_tcp_setting) */
 } tt_ucx_addr_hdr_t;
 
 #define TT_UCX_WORKER_ADDR_MAX (TT_ADDR_MAX - sizeof(tt_ucx_addr_hdr_t))
