@@ -20,6 +20,10 @@
  *   close_pending
  *                ep_close with traffic pending completes every request
  *                (TUTTI_ERR_ABORTED) and leaves the buffers alone
+ *   sent_then_closed
+ *                messages whose sends ended before their sender closed
+ *                and went away are still received afterwards, also once
+ *                the receiver has seen the connection end
  *   wake         (TT_CAP_WAIT_FD only) a rank asleep in poll() on the
  *                armed wait fd wakes up when a message arrives
  *
@@ -731,6 +735,93 @@ ParameterizedTestParameters(transport, close_pending)
 ParameterizedTest(int *t, transport, close_pending, .timeout = 60)
 {
     run_ranks(*t, 2, rank_close, NULL);
+}
+
+/* ---- sent, then closed ------------------------------------------------- */
+
+#define GONE_N 6
+
+static size_t gone_size(int i)
+{
+    /* small enough to leave eagerly on every transport's defaults */
+    static const size_t sizes[GONE_N] = {0, 8, 100, 1000, 4000, 6000};
+
+    return sizes[i];
+}
+
+/*
+ * Rank 0 sends six messages, waits until every send has ended, closes its
+ * endpoint, finalises and leaves, as a rank does that destroys its
+ * communicator right after its last collective. Rank 1 posts nothing
+ * until then. It first waits for a receive on the other channel, which no
+ * message will meet, to end: the UCX transport must fail it once it sees
+ * the connection gone (other transports may keep it pending; it is given
+ * a second). Then it receives the six messages, which must all arrive
+ * whole: the transport may not fail a receive whose message it holds.
+ */
+static int rank_sent_then_closed(tph_rank_t *r, void *arg)
+{
+    batch_t        b;
+    tt_req_t       probe     = {0};
+    tt_req_t      *probes[1] = {&probe};
+    uint64_t       v;
+    tutti_result_t res;
+    int            i, ucx = strcmp(r->ops->name, "ucx") == 0;
+
+    (void)arg;
+    TPH_CHECK(batch_init(&b, GONE_N) == 0, "calloc");
+    if (tph_rank_setup(r) != 0) {
+        return 1;
+    }
+    if (r->rank == 0) {
+        for (i = 0; i < GONE_N; i++) {
+            if (post(r, &b, 0, 1, gone_size(i), (uint64_t)i,
+                     (uint64_t)(40 + i)) != 0) {
+                return 1;
+            }
+        }
+        if (batch_finish(r, &b) != 0) {
+            return 1;
+        }
+        tph_rank_fini(r);
+        batch_free(&b);
+        atomic_store(&r->world->flag[0], 1);
+        return 0;
+    }
+    TPH_CHECK(tph_progress_until(r, &r->world->flag[0], WAIT_MS) == 0,
+              "rank 0 did not leave");
+    res = r->ops->irecv(r->ep[0], &v, sizeof(v), TT_TAG_CHANNEL_P2P | 7,
+                        &probe);
+    if (res == TUTTI_SUCCESS) {
+        TPH_CHECK(tph_wait(r, probes, 1, ucx ? WAIT_MS : 1000) == 0 || !ucx,
+                  "ucx: the closed connection was never noticed");
+        res = probe.status;
+    }
+    TPH_CHECK(res != TUTTI_SUCCESS && (res == TUTTI_ERR_REMOTE || !ucx),
+              "%s: a receive no message meets ended with %s",
+              r->ops->name, tutti_result_name(res));
+    for (i = 0; i < GONE_N; i++) {
+        if (post(r, &b, 1, 0, gone_size(i), (uint64_t)i,
+                 (uint64_t)(40 + i)) != 0) {
+            return 1;
+        }
+    }
+    if (batch_finish(r, &b) != 0) {
+        return 1;
+    }
+    tph_rank_fini(r);
+    batch_free(&b);
+    return 0;
+}
+
+ParameterizedTestParameters(transport, sent_then_closed)
+{
+    return every_transport();
+}
+
+ParameterizedTest(int *t, transport, sent_then_closed, .timeout = 60)
+{
+    run_ranks(*t, 2, rank_sent_then_closed, NULL);
 }
 
 /* ---- wake: the wait fd of TT_CAP_WAIT_FD transports ---------------------- */

@@ -69,6 +69,7 @@ struct tt_ep {
     int       failed;     /* UCS error of the connection, 0 while healthy */
     int       fail_seen;  /* progress() has completed the failed requests */
     int       closing;    /* in ep_close: cancellations mean ABORTED */
+    int       nlate;      /* receives met after the connection ended */
     tt_req_t *pending;    /* posted, not completed: sends and receives */
     int       npending;
 };

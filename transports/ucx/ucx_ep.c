@@ -8,8 +8,11 @@
  * callback and fails the sends of that endpoint itself. Receives belong to
  * the worker, so progress() cancels the failed peer's receives afterwards,
  * and they too end with TUTTI_ERR_REMOTE; every later post on the endpoint
- * fails at once. Peer error handling is also what makes a forced close safe
- * for the other side (UCP's documentation requires it on both ends).
+ * fails at once, but for a receive whose message had arrived before the
+ * connection ended: a peer that destroyed its communicator right after its
+ * last (eager) sends closes the connection the same way, and what it sent
+ * is still received. Peer error handling is also what makes a forced close
+ * safe for the other side (UCP's documentation requires it on both ends).
  *
  * The price: UCX 1.13 offers peer error handling on network transports
  * only (`ucx_info -e -u te -P intra` shows it), so two ranks of one host

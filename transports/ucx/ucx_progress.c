@@ -197,6 +197,23 @@ tutti_result_t tt_ucx_isend(tt_ep_t *ep, const void *buf, size_t len,
     return TUTTI_SUCCESS;
 }
 
+/*
+ * Whether the peer's next message on this receive's channel is already
+ * here, in the worker's unexpected queue. A peer closes its connection when
+ * it destroys its communicator, and it may do so as soon as its last sends
+ * ended locally: an eager message ends once it is in the socket, before
+ * this rank has posted the receive for it. UCP then reports the closed
+ * connection like a failed one, yet the messages it delivered before the
+ * end are whole and still to be received.
+ */
+static int tt_ucx_delivered(const tt_ep_t *ep, uint64_t utag)
+{
+    ucp_tag_recv_info_t info;
+
+    return ucp_tag_probe_nb(ep->tp->worker, utag, TT_UCX_MATCH_MASK, 0,
+                            &info) != NULL;
+}
+
 tutti_result_t tt_ucx_irecv(tt_ep_t *ep, void *buf, size_t len, uint64_t tag,
                             tt_req_t *req)
 {
@@ -218,7 +235,14 @@ tutti_result_t tt_ucx_irecv(tt_ep_t *ep, void *buf, size_t len, uint64_t tag,
 
     tt_assert((tag & ~TT_UCX_TAG_MASK) == 0);
     if (ep->failed) {
-        return tt_ucx_post_error(ep, "receive", len, ep->failed);
+        if (!tt_ucx_delivered(ep, utag)) {
+            return tt_ucx_post_error(ep, "receive", len, ep->failed);
+        }
+        if (ep->nlate++ == 0) {
+            TT_INFO(TT_SUB_UCX, "ucx: the connection to peer %d has ended "
+                    "(%s), but it delivered messages before: receiving "
+                    "them", ep->peer_rank, ucs_status_string(ep->failed));
+        }
     }
     req->priv[TT_UCX_PRIV_EP]   = (uintptr_t)ep;
     req->priv[TT_UCX_PRIV_LEN]  = len;
