@@ -677,13 +677,15 @@ static int tt_seg_rank(int rank, int nranks, const tutti_unique_id_t *id,
 
 Test(failure, ucx_tcp_segments_must_agree, .timeout = 60)
 {
-    /* rank 1 alone sets larger segments: both must refuse. The same on
-     * both, UCX's defaults spelt out on one, or nothing: fine. */
-    tt_seg_case_t differ  = {{NULL, "128K"}, {NULL, "128K"},
+    /* rank 1 alone sets UCX's own sizes, rank 0 gets tutti's (256K): both
+     * must refuse. The same on both, tutti's spelt out on one, or
+     * nothing: fine. */
+    tt_seg_case_t differ  = {{NULL, "8K"}, {NULL, "64K"},
                              TUTTI_ERR_INVALID_USAGE};
     tt_seg_case_t alike   = {{"128K", "128K"}, {"128K", "128K"},
                              TUTTI_SUCCESS};
-    tt_seg_case_t spelled = {{NULL, "8192"}, {NULL, "65536"}, TUTTI_SUCCESS};
+    tt_seg_case_t spelled = {{NULL, "262144"}, {NULL, "256K"},
+                             TUTTI_SUCCESS};
     tt_seg_case_t unset   = {{NULL, NULL}, {NULL, NULL}, TUTTI_SUCCESS};
     int           t, have = 0;
 
@@ -694,11 +696,11 @@ Test(failure, ucx_tcp_segments_must_agree, .timeout = 60)
         cr_skip_test("transport ucx is not compiled in");
     }
     cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &differ, 30000), 0,
-                 "segment sizes set on rank 1 only (see stderr)");
+                 "UCX's sizes set on rank 1 only (see stderr)");
     cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &alike, 30000), 0,
                  "segment sizes set alike (see stderr)");
     cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &spelled, 30000), 0,
-                 "UCX's default sizes spelt out on rank 1 (see stderr)");
+                 "tutti's sizes spelt out on rank 1 (see stderr)");
     cr_expect_eq(tt_test_spawn(2, tt_seg_rank, &unset, 30000), 0,
                  "segment sizes unset (see stderr)");
 }

@@ -6,8 +6,8 @@
  * how tags and requests are laid out.
  *
  * UCX is configured by its own environment variables, read at init through
- * ucp_config_read(): tutti sets none of them, but checks that all ranks
- * agree on UCX's TCP segment sizes (tt_ucx_tcp_setting). UCX_TLS=tcp
+ * ucp_config_read(). tutti changes one default, UCX's TCP segment sizes,
+ * and checks that all ranks agree on them (tt_ucx_tcp_setting). UCX_TLS=tcp
  * forces TCP even where InfiniBand is present, UCX_TLS=^tcp excludes it,
  * UCX_NET_DEVICES=eth0 picks the devices, UCX_RNDV_THRESH moves the switch
  * from eager to rendezvous messages, and UCX_LOG_LEVEL=info makes UCX
@@ -135,32 +135,44 @@ static void tt_ucx_log_resources(tt_tp_t *tp)
 }
 
 /*
- * UCX's TCP segment sizes (UCX_TCP_TX_SEG_SIZE, UCX_TCP_RX_SEG_SIZE) are
- * left as the user sets them, but every rank must use the same ones: a
- * receiver takes a segment of at most its own RX size. Each rank
- * publishes them in its address header (tcp_seg, a fingerprint), and
- * connecting to a peer whose differ fails with TUTTI_ERR_INVALID_USAGE
- * instead of overrunning UCX's buffers; that happens when the variables
- * are set on some hosts only.
+ * UCX's TCP segment sizes (UCX_TCP_TX_SEG_SIZE, UCX_TCP_RX_SEG_SIZE):
+ * tutti makes both 256 KiB instead of UCX's 8/64 KiB, unless the user set
+ * either variable (then both stay as the user and UCX have them; UCX
+ * refuses a TX segment larger than the RX one). A value in a UCX
+ * configuration file is overridden all the same.
  *
- * Larger segments are faster over TCP, and are not the default for a
- * reason. tutti's endpoints ask for peer error handling (how a dead peer
+ * Why. tutti's endpoints ask for peer error handling (how a dead peer
  * becomes TUTTI_ERR_REMOTE instead of a hang). With it, UCX 1.13 does not
  * use TCP's zero-copy put for rendezvous and moves a large message as
- * active messages of one 8 KiB TX segment each. Over loopback TCP, 2
- * ranks, 16 MiB, with UCX_TCP_TX_SEG_SIZE=256K UCX_TCP_RX_SEG_SIZE=256K
- * a sendrecv went from a median 1.07 to 1.59 GB/s per direction and 64
- * KiB allreduce from 1.0 to 2.0 GB/s busbw. But with that setting as
- * tutti's default, the namespace bed's large collectives over UCX failed
- * with "Endpoint timeout" under load (a chain reduce on 3-4 hosts): with
- * 256K segments, default or set by hand, 3 of 18 runs of the bed's tests
- * beside the rest of the suite failed, with UCX's own sizes 0 of 11. The
- * cause was not found, so the faster setting stays the user's choice.
- * Each endpoint that sends and receives also holds a TX segment and a
- * receive buffer of two RX segments (768 KiB at 256K).
+ * active messages of one TX segment each, with a completion per segment
+ * (openucx/ucx#11929). Over loopback TCP, 2 ranks, 16 MiB, 256 KiB
+ * segments took a sendrecv from a median 1.07 to 1.59 GB/s per direction
+ * and a 64 KiB allreduce from 1.0 to 2.0 GB/s busbw. The cost: each
+ * endpoint that sends and receives holds a TX segment and a receive buffer
+ * of two RX segments (768 KiB). Messages up to about 256 KiB now leave
+ * eagerly, so a sender may finish and close before the receiver has
+ * posted its receives: ucx_progress.c still receives what arrived
+ * (tt_ucx_delivered).
+ *
+ * Every rank must use the same sizes: a receiver takes a segment of at
+ * most its own RX size. Each rank publishes them in its address header
+ * (tcp_seg, a fingerprint), and connecting to a peer whose differ fails
+ * with TUTTI_ERR_INVALID_USAGE instead of overrunning UCX's buffers; that
+ * happens when the variables are set on some hosts only.
  */
-#define TT_UCX_TCP_TX_DEFAULT "8K"  /* UCX 1.13's own defaults */
-#define TT_UCX_TCP_RX_DEFAULT "64K"
+static const struct {
+    const char *env;  /* the variable a user would set */
+    const char *key;  /* its name for ucp_config_modify(): UCP hands a
+                       * transport's variable, without its UCX_TCP_
+                       * prefix, to the transport's own table */
+    const char *ucx;  /* UCX 1.13's own default */
+} tt_ucx_tcp_vars[] = {
+    {"UCX_TCP_TX_SEG_SIZE", "TX_SEG_SIZE", "8K"},
+    {"UCX_TCP_RX_SEG_SIZE", "RX_SEG_SIZE", "64K"},
+};
+
+#define TT_UCX_TCP_NVARS (sizeof(tt_ucx_tcp_vars) / sizeof(tt_ucx_tcp_vars[0]))
+#define TT_UCX_TCP_SEG   "256K" /* tutti's default for both */
 
 /*
  * Whether TCP is left out: by UCX_TLS, or by a UCX_NET_DEVICES that names
@@ -198,39 +210,54 @@ static uint32_t tt_ucx_fnv(uint32_t h, const char *s)
     return h;
 }
 
-/* tp->tcp_seg: the fingerprint of the TCP segment sizes in force, 0 where
- * TCP is left out. */
-static void tt_ucx_tcp_setting(tt_tp_t *tp)
+/*
+ * Sets tutti's segment sizes in config where the user set neither
+ * variable, and tp->tcp_seg to the fingerprint of the sizes in force (0
+ * where TCP is left out: then nothing is set either, since UCX warns about
+ * a setting no opened transport takes).
+ */
+static void tt_ucx_tcp_setting(tt_tp_t *tp, ucp_config_t *config)
 {
-    static const struct {
-        const char *env, *dflt;
-    } vars[] = {
-        {"UCX_TCP_TX_SEG_SIZE", TT_UCX_TCP_TX_DEFAULT},
-        {"UCX_TCP_RX_SEG_SIZE", TT_UCX_TCP_RX_DEFAULT},
-    };
-    uint32_t h = 2166136261u;
-    char     num[32];
-    size_t   i;
+    const char *val[TT_UCX_TCP_NVARS];
+    uint32_t    h    = 2166136261u;
+    int         user = 0;
+    char        num[32];
+    size_t      i;
 
     tp->tcp_seg = 0;
     if (tt_ucx_tcp_excluded()) {
         return;
     }
-    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char        *v = getenv(vars[i].env);
+    for (i = 0; i < TT_UCX_TCP_NVARS; i++) {
+        val[i] = getenv(tt_ucx_tcp_vars[i].env);
+        user |= val[i] != NULL;
+    }
+    for (i = 0; i < TT_UCX_TCP_NVARS; i++) {
         unsigned long long b;
+        ucs_status_t       st;
 
-        if (v == NULL) {
-            v = vars[i].dflt;
+        if (user) {
+            val[i] = val[i] != NULL ? val[i] : tt_ucx_tcp_vars[i].ucx;
+        } else {
+            st     = ucp_config_modify(config, tt_ucx_tcp_vars[i].key,
+                                       TT_UCX_TCP_SEG);
+            val[i] = st == UCS_OK ? TT_UCX_TCP_SEG : tt_ucx_tcp_vars[i].ucx;
+            if (st != UCS_OK) {
+                TT_WARN("ucx: cannot set %s=%s: %s; UCX's %s stays",
+                        tt_ucx_tcp_vars[i].env, TT_UCX_TCP_SEG,
+                        ucs_status_string(st), val[i]);
+            }
         }
         /* in bytes, so that "64K" and "65536" agree */
-        if (tutti__parse_size(v, &b) == 0) {
+        if (tutti__parse_size(val[i], &b) == 0) {
             snprintf(num, sizeof(num), "%llu;", b);
             h = tt_ucx_fnv(h, num);
         } else {
-            h = tt_ucx_fnv(tt_ucx_fnv(h, v), ";"); /* compared as written */
+            h = tt_ucx_fnv(tt_ucx_fnv(h, val[i]), ";"); /* as written */
         }
     }
+    TT_INFO(TT_SUB_UCX, "ucx: TCP segments TX %s, RX %s (%s)", val[0],
+            val[1], user ? "as the user set them" : "tutti's default");
     tp->tcp_seg = h != 0 ? h : 1;
 }
 
@@ -260,7 +287,7 @@ static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
                             "ucx: reading the UCX_* configuration failed: "
                             "%s", ucs_status_string(st));
     }
-    tt_ucx_tcp_setting(tp);
+    tt_ucx_tcp_setting(tp, config);
     st = ucp_init(&up, config, &tp->ctx);
     ucp_config_release(config);
     if (st != UCS_OK) {
