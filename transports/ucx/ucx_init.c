@@ -147,11 +147,13 @@ static void tt_ucx_log_resources(tt_tp_t *tp)
  * active messages of one TX segment each, with a completion per segment
  * (openucx/ucx#11929). Over loopback TCP, 2 ranks, 16 MiB, 256 KiB
  * segments took a sendrecv from a median 1.07 to 1.59 GB/s per direction
- * and a 64 KiB allreduce from 1.0 to 2.0 GB/s busbw. The cost: each
- * endpoint that sends and receives holds a TX segment and a receive buffer
- * of two RX segments (768 KiB). Messages up to about 256 KiB now leave
- * eagerly, so a sender may finish and close before the receiver has
- * posted its receives: ucx_progress.c still receives what arrived
+ * and a 64 KiB allreduce from 1.0 to 2.0 GB/s busbw. The cost is memory
+ * while data moves: an endpoint that is sending takes a TX segment from
+ * the worker's pool, and one that is receiving a buffer of up to two RX
+ * segments (768 KiB for one busy both ways; both go back to the pools
+ * between messages). Larger messages now leave eagerly (64 KiB slices
+ * did), so a sender may finish and close before the receiver has posted
+ * its receives: ucx_progress.c still receives what arrived
  * (tt_ucx_delivered).
  *
  * Every rank must use the same sizes: a receiver takes a segment of at
