@@ -24,6 +24,9 @@
  *                messages whose sends ended before their sender closed
  *                and went away are still received afterwards, also once
  *                the receiver has seen the connection end
+ *   busy_reader  the same while the receiver does not progress at all
+ *                until its peer has closed and gone, on a connection that
+ *                has carried traffic and on a fresh one
  *   wake         (TT_CAP_WAIT_FD only) a rank asleep in poll() on the
  *                armed wait fd wakes up when a message arrives
  *
@@ -34,6 +37,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -781,6 +785,124 @@ static int rank_sent_then_closed(tph_rank_t *r, void *arg)
 }
 
 EVERY_TRANSPORT_TEST(sent_then_closed, 60, 2, rank_sent_then_closed, NULL)
+
+/* ---- closed while the receiver was busy ---------------------------------- */
+
+#define BUSY_MS 3000 /* longer than any short bound on a close */
+
+typedef struct busy {
+    int    n;
+    size_t size;
+    int    warm; /* one message each way first */
+} busy_t;
+
+/* 4 KiB: eager under any UCX TCP segments; 64 KiB: eager only under
+ * tutti's 256 KiB. Warm: the connection has carried a message each way
+ * before; cold: the sends are its first traffic. */
+static const busy_t busy_cases[] = {
+    {64, 4 * KIB, 1}, {8, 200 * KIB, 1}, {64, 4 * KIB, 0}, {8, 200 * KIB, 0},
+};
+
+/*
+ * Rank 0 sends a few messages while rank 1 does not progress at all, as a
+ * rank busy computing (on a connection that has carried traffic or on a
+ * fresh one). Where the transport takes them all without the
+ * receiver (UCX over TCP: the socket buffers), every send ends and rank 0
+ * closes and finalises at once, with nothing pending: a healthy close.
+ * Rank 1 stays busy for BUSY_MS more, then receives, and every message
+ * must arrive whole: a close may wait for a slow peer, but not drop what
+ * it reported sent. Where the sends cannot all end alone (shm's FIFO,
+ * libfabric's rendezvous), rank 1 is told to receive at once, and the test
+ * is an ordinary exchange. Each rank says which way it went.
+ */
+static int rank_busy_reader(tph_rank_t *r, void *arg)
+{
+    const busy_t *bz     = arg;
+    _Atomic int  *closed = &r->world->flag[0], *alone = &r->world->flag[1];
+    batch_t       b;
+    uint64_t      end;
+    int           i, n;
+
+    TPH_CHECK(batch_init(&b, bz->n + 2) == 0, "calloc");
+    if (tph_rank_setup(r) != 0) {
+        return 1;
+    }
+    if (bz->warm && (post(r, &b, 1, 1 - r->rank, 8, 0, 59) != 0 ||
+                     post(r, &b, 0, 1 - r->rank, 8, 0, 59) != 0 ||
+                     batch_finish(r, &b) != 0)) {
+        return 1;
+    }
+    batch_free(&b);
+    TPH_CHECK(batch_init(&b, bz->n) == 0, "calloc");
+    if (bz->warm) {
+        tph_barrier(r->world);
+    }
+    if (r->rank == 0) {
+        for (i = 0; i < bz->n; i++) {
+            if (post(r, &b, 0, 1, bz->size, (uint64_t)i, 60) != 0) {
+                return 1;
+            }
+        }
+        end = tutti__now_ns() + 2000 * 1000000ull;
+        do {
+            r->ops->progress(r->tp);
+            for (n = 0; n < bz->n && b.req[n].status != TUTTI_INPROGRESS;
+                 n++) {
+            }
+        } while (n < bz->n && tutti__now_ns() < end);
+        atomic_store(alone, n == bz->n ? 1 : 2);
+        if (batch_finish(r, &b) != 0) {
+            return 1;
+        }
+        tph_rank_fini(r);
+        batch_free(&b);
+        atomic_store(closed, 1);
+        return 0;
+    }
+    while (atomic_load(alone) == 0 && !atomic_load(&r->world->failed)) {
+        sched_yield(); /* busy elsewhere: no progress */
+    }
+    if (atomic_load(alone) == 1) {
+        while (!atomic_load(closed) && !atomic_load(&r->world->failed)) {
+            sched_yield();
+        }
+        end = tutti__now_ns() + BUSY_MS * 1000000ull;
+        while (tutti__now_ns() < end) {
+            sched_yield();
+        }
+    }
+    fprintf(stderr, "%s, %d x %zu bytes, %s: the sends ended %s\n",
+            r->ops->name, bz->n, bz->size, bz->warm ? "warm" : "cold",
+            atomic_load(alone) == 1 ? "before any receive: closed first"
+                                    : "only with the receiver's help");
+    for (i = 0; i < bz->n; i++) {
+        if (post(r, &b, 1, 0, bz->size, (uint64_t)i, 60) != 0) {
+            return 1;
+        }
+    }
+    if (batch_finish(r, &b) != 0) {
+        return 1;
+    }
+    TPH_CHECK(tph_progress_until(r, closed, WAIT_MS) == 0,
+              "rank 0 did not close");
+    tph_rank_fini(r);
+    batch_free(&b);
+    return 0;
+}
+
+ParameterizedTestParameters(transport, busy_reader)
+{
+    return every_transport();
+}
+
+ParameterizedTest(int *t, transport, busy_reader, .timeout = 90)
+{
+    size_t i;
+
+    for (i = 0; i < TT_ARRAY_SIZE(busy_cases); i++) {
+        run_ranks(*t, 2, rank_busy_reader, (void *)&busy_cases[i]);
+    }
+}
 
 /* ---- wake: the wait fd of TT_CAP_WAIT_FD transports ---------------------- */
 

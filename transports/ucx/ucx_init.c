@@ -6,12 +6,14 @@
  * how tags and requests are laid out.
  *
  * UCX is configured by its own environment variables, read at init through
- * ucp_config_read(). tutti changes one default, UCX's TCP segment sizes,
- * and checks that all ranks agree on them (tt_ucx_tcp_setting). UCX_TLS=tcp
- * forces TCP even where InfiniBand is present, UCX_TLS=^tcp excludes it,
- * UCX_NET_DEVICES=eth0 picks the devices, UCX_RNDV_THRESH moves the switch
- * from eager to rendezvous messages, and UCX_LOG_LEVEL=info makes UCX
- * explain itself; `ucx_info -c` lists them all. TUTTI_DEBUG=INFO
+ * ucp_config_read(). tutti changes two defaults, each only where the user
+ * has not set it: UCX's TCP segment sizes, which it also checks all ranks
+ * agree on (tt_ucx_tcp_setting), and UCP's keepalive, which it turns off
+ * (tt_ucx_keepalive_setting). UCX_TLS=tcp forces TCP even where
+ * InfiniBand is present, UCX_TLS=^tcp excludes it, UCX_NET_DEVICES=eth0
+ * picks the devices, UCX_RNDV_THRESH moves the switch from eager to
+ * rendezvous messages, and UCX_LOG_LEVEL=info makes UCX explain itself;
+ * `ucx_info -c` lists them all. TUTTI_DEBUG=INFO
  * TUTTI_DEBUG_SUBSYS=UCX logs the resources UCX opened, the size of the
  * published address, and every endpoint's creation and close.
  *
@@ -263,6 +265,39 @@ static void tt_ucx_tcp_setting(tt_tp_t *tp, ucp_config_t *config)
     tp->tcp_seg = h != 0 ? h : 1;
 }
 
+/*
+ * UCP's keepalive (UCX_KEEPALIVE_INTERVAL) is off unless the user sets it.
+ * With it, a fresh connection carries a small message from the receiving
+ * side too (UCX sends it from its own thread, so even from a rank that is
+ * busy elsewhere). When the sending rank closes the connection without
+ * having read that message, as it does when it destroys its communicator
+ * right after its last sends, the kernel answers the close with a reset
+ * and drops what was still queued for the peer: messages whose sends had
+ * completed. The conformance test busy_reader (the receiver busy, the
+ * sender sends on a fresh connection, closes and leaves) lost messages in
+ * every run that closed first with keepalive on (7 of 7) and in none with
+ * it off (0 of 14). A dead peer is still found without it: by the
+ * connection's TCP keepalive (UCX_TCP_KEEPIDLE, UCX_TCP_KEEPINTVL), by
+ * UCX's errors on the connection, by the bootstrap's watchdog and by
+ * TUTTI_TIMEOUT_MS.
+ */
+static void tt_ucx_keepalive_setting(ucp_config_t *config)
+{
+    const char  *user = getenv("UCX_KEEPALIVE_INTERVAL");
+    ucs_status_t st;
+
+    if (user != NULL) {
+        TT_INFO(TT_SUB_UCX, "ucx: UCP keepalive as the user set it "
+                "(UCX_KEEPALIVE_INTERVAL=%s)", user);
+        return;
+    }
+    st = ucp_config_modify(config, "KEEPALIVE_INTERVAL", "inf");
+    if (st != UCS_OK) {
+        TT_WARN("ucx: cannot turn UCP keepalive off: %s",
+                ucs_status_string(st));
+    }
+}
+
 static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
                                             const tt_tp_params_t *params)
 {
@@ -290,6 +325,7 @@ static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
                             "%s", ucs_status_string(st));
     }
     tt_ucx_tcp_setting(tp, config);
+    tt_ucx_keepalive_setting(config);
     st = ucp_init(&up, config, &tp->ctx);
     ucp_config_release(config);
     if (st != UCS_OK) {
