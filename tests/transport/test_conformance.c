@@ -715,6 +715,20 @@ static size_t gone_size(int i)
     return sizes[i];
 }
 
+/* Rank 0's six sends, or rank 1's six receives, to their end. */
+static int gone_exchange(tph_rank_t *r, batch_t *b, int is_recv)
+{
+    int i;
+
+    for (i = 0; i < GONE_N; i++) {
+        if (post(r, b, is_recv, 1 - r->rank, gone_size(i), (uint64_t)i,
+                 (uint64_t)(40 + i)) != 0) {
+            return 1;
+        }
+    }
+    return batch_finish(r, b);
+}
+
 /*
  * Rank 0 sends six messages, waits until every send has ended, closes its
  * endpoint, finalises and leaves, as a rank does that destroys its
@@ -732,7 +746,7 @@ static int rank_sent_then_closed(tph_rank_t *r, void *arg)
     tt_req_t      *probes[1] = {&probe};
     uint64_t       v;
     tutti_result_t res;
-    int            i, ucx = strcmp(r->ops->name, "ucx") == 0;
+    int            ucx = strcmp(r->ops->name, "ucx") == 0;
 
     (void)arg;
     TPH_CHECK(batch_init(&b, GONE_N) == 0, "calloc");
@@ -740,13 +754,7 @@ static int rank_sent_then_closed(tph_rank_t *r, void *arg)
         return 1;
     }
     if (r->rank == 0) {
-        for (i = 0; i < GONE_N; i++) {
-            if (post(r, &b, 0, 1, gone_size(i), (uint64_t)i,
-                     (uint64_t)(40 + i)) != 0) {
-                return 1;
-            }
-        }
-        if (batch_finish(r, &b) != 0) {
+        if (gone_exchange(r, &b, 0) != 0) {
             return 1;
         }
         tph_rank_fini(r);
@@ -770,13 +778,7 @@ static int rank_sent_then_closed(tph_rank_t *r, void *arg)
     TPH_CHECK(ucx ? res == TUTTI_ERR_REMOTE : res != TUTTI_SUCCESS,
               "%s: a receive no message meets ended with %s",
               r->ops->name, tutti_result_name(res));
-    for (i = 0; i < GONE_N; i++) {
-        if (post(r, &b, 1, 0, gone_size(i), (uint64_t)i,
-                 (uint64_t)(40 + i)) != 0) {
-            return 1;
-        }
-    }
-    if (batch_finish(r, &b) != 0) {
+    if (gone_exchange(r, &b, 1) != 0) {
         return 1;
     }
     tph_rank_fini(r);
