@@ -267,19 +267,17 @@ static void tt_ucx_tcp_setting(tt_tp_t *tp, ucp_config_t *config)
 
 /*
  * UCP's keepalive (UCX_KEEPALIVE_INTERVAL) is off unless the user sets it.
- * With it, a fresh connection carries a small message from the receiving
- * side too (UCX sends it from its own thread, so even from a rank that is
- * busy elsewhere). When the sending rank closes the connection without
- * having read that message, as it does when it destroys its communicator
- * right after its last sends, the kernel answers the close with a reset
- * and drops what was still queued for the peer: messages whose sends had
- * completed. The conformance test busy_reader (the receiver busy, the
- * sender sends on a fresh connection, closes and leaves) lost messages in
- * every run that closed first with keepalive on (7 of 7) and in none with
- * it off (0 of 14). A dead peer is still found without it: by the
- * connection's TCP keepalive (UCX_TCP_KEEPIDLE, UCX_TCP_KEEPINTVL), by
- * UCX's errors on the connection, by the bootstrap's watchdog and by
- * TUTTI_TIMEOUT_MS.
+ * With it on, the conformance test busy_reader (the receiver busy, the
+ * sender sends on a fresh connection, closes and leaves) lost messages
+ * whose sends had completed in every run that closed first (7 of 7), and
+ * with it off in none (0 of 14). The receiver saw a TCP reset: Linux
+ * answers a close with one when unread data remains on the socket, and
+ * drops what was still queued for the peer. Keepalive traffic on a fresh
+ * connection is what was left unread, as far as these runs tell; which
+ * message it was is not pinned down. A dead peer is still found without
+ * it: by the connection's TCP keepalive (UCX_TCP_KEEPIDLE,
+ * UCX_TCP_KEEPINTVL), by UCX's errors on the connection, by the
+ * bootstrap's watchdog and by TUTTI_TIMEOUT_MS.
  */
 static void tt_ucx_keepalive_setting(ucp_config_t *config)
 {
