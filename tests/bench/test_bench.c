@@ -76,17 +76,25 @@ static char *path_in_tmp(const char *name)
     return p;
 }
 
+/* Runs cmdline (output into `out`); expects exit 0, `what` naming it in
+ * the failure. Returns the output, for the caller to look at and free. */
+static char *run_ok(const char *cmdline, const char *out, const char *what)
+{
+    int   rc   = run(cmdline, out);
+    char *text = slurp(out);
+
+    cr_assert_eq(rc, 0, "%s: exit %d:\n%s", what, rc, text);
+    return text;
+}
+
 /* Runs the bench with args; expects exit 0 and a clean footer. Returns
  * the output, for the caller to look at and free. */
 static char *bench_run_ok(const char *args, const char *what)
 {
     char *out = path_in_tmp("out.txt"), *cmd, *text;
-    int   rc;
 
     cr_assert(asprintf(&cmd, "%s %s", TUTTI_BENCH_PATH, args) > 0);
-    rc   = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "%s: exit %d:\n%s", what, rc, text);
+    text = run_ok(cmd, out, what);
     cr_assert_not_null(strstr(text, "# Errors (#wrong)      : 0 OK"),
                        "%s:\n%s", what, text);
     cr_assert_not_null(strstr(text, "# Avg bus bandwidth"), "%s", what);
@@ -277,30 +285,20 @@ Test(bench, env_prints_the_table, .timeout = 30)
 Test(bench, json_records_the_algorithm, .timeout = 180)
 {
     char *json = path_in_tmp("algo.json"), *png = path_in_tmp("algo.png");
-    char *out = path_in_tmp("algo_json.txt"), *cmd, *text;
-    int   rc;
+    char *out = path_in_tmp("algo_json.txt"), *cmd;
 
     cr_assert(asprintf(&cmd, "%s reduce_scatter -n 3 -b 8 -e 64K -f 8 -N 2 "
                              "-w 0 --algo all -J '%s'",
                        TUTTI_BENCH_PATH, json) > 0);
-    rc   = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "bench exit %d:\n%s", rc, text);
-    free(text);
+    free(run_ok(cmd, out, "tutti-bench --algo all -J"));
     free(cmd);
     cr_assert(asprintf(&cmd, PY " '%s' '%s' --algo", TUTTI_BENCH_CHECK_JSON,
                        json) > 0);
-    rc   = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "check_json.py --algo:\n%s", text);
-    free(text);
+    free(run_ok(cmd, out, "check_json.py --algo"));
     free(cmd);
     cr_assert(asprintf(&cmd, PY " '%s' '%s' -o '%s'", TUTTI_BENCH_PLOT,
                        json, png) > 0);
-    rc   = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "plot.py:\n%s", text);
-    free(text);
+    free(run_ok(cmd, out, "plot.py"));
     free(cmd);
     free(out);
     free(png);
@@ -311,37 +309,27 @@ Test(bench, json_records_the_algorithm, .timeout = 180)
 Test(bench, json_has_documented_fields_and_plots, .timeout = 180)
 {
     char *json = path_in_tmp("run.json"), *png = path_in_tmp("run.png");
-    char *out = path_in_tmp("json.txt"), *cmd, *text;
+    char *out = path_in_tmp("json.txt"), *cmd;
     char  magic[8] = "";
     FILE *f;
-    int   rc;
 
     cr_assert(asprintf(&cmd, "%s allreduce -n 2 -b 8 -e 64K -f 8 -N 3 -w 1 "
                              "-I --bound -J '%s'",
                        TUTTI_BENCH_PATH, json) > 0);
-    rc = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "bench exit %d:\n%s", rc, text);
-    free(text);
+    free(run_ok(cmd, out, "tutti-bench -I --bound -J"));
     free(cmd);
     cr_assert(asprintf(&cmd, PY " '%s' '%s' --bound --latency",
                        TUTTI_BENCH_CHECK_JSON, json) > 0);
-    rc = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "check_json.py:\n%s", text);
-    free(text);
+    free(run_ok(cmd, out, "check_json.py"));
     free(cmd);
     cr_assert(asprintf(&cmd, PY " '%s' '%s' -o '%s'", TUTTI_BENCH_PLOT,
                        json, png) > 0);
-    rc = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "plot.py:\n%s", text);
+    free(run_ok(cmd, out, "plot.py"));
     f = fopen(png, "rb");
     cr_assert_not_null(f, "plot.py made no %s", png);
     cr_expect_eq(fread(magic, 1, 4, f), 4);
     fclose(f);
     cr_expect(memcmp(magic, "\x89PNG", 4) == 0, "not a PNG");
-    free(text);
     free(cmd);
     free(out);
     free(png);
@@ -352,8 +340,7 @@ Test(bench, json_has_documented_fields_and_plots, .timeout = 180)
 Test(bench, explicit_rank_and_id_file, .timeout = 120)
 {
     char *id = path_in_tmp("id.txt"), *out1 = path_in_tmp("rank1.txt");
-    char *cmd, *text;
-    int   rc;
+    char *out0 = path_in_tmp("rank0.txt"), *cmd, *text;
 
     cr_assert(asprintf(&cmd, "%s allreduce --rank 1 --nranks 2 --id '%s' "
                              "-b 8 -e 4K -f 8 -N 2 -w 0 >'%s' 2>&1 & "
@@ -361,13 +348,12 @@ Test(bench, explicit_rank_and_id_file, .timeout = 120)
                              "-b 8 -e 4K -f 8 -N 2 -w 0; st=$?; wait $!; "
                              "exit $st",
                        TUTTI_BENCH_PATH, id, out1, TUTTI_BENCH_PATH, id) > 0);
-    rc   = run(cmd, path_in_tmp("rank0.txt"));
-    text = slurp(path_in_tmp("rank0.txt"));
-    cr_assert_eq(rc, 0, "rank 0 exit %d:\n%s", rc, text);
+    text = run_ok(cmd, out0, "rank 0");
     cr_expect_not_null(strstr(text, "launch: explicit"), "%s", text);
     cr_expect_neq(access(id, F_OK), 0, "rank 0 left %s behind", id);
     free(text);
     free(cmd);
+    free(out0);
     free(out1);
     free(id);
 }
@@ -455,7 +441,7 @@ Test(bench, peer_gloo_every_collective, .timeout = 300)
 static void rawbw_ok(const char *args)
 {
     char  *out = path_in_tmp("rawbw.txt"), *cmd, *text, *line, *save;
-    int    rc, rows = 0;
+    int    rows = 0;
     size_t size;
     int    window;
     double gbs;
@@ -463,9 +449,7 @@ static void rawbw_ok(const char *args)
     cr_assert(asprintf(&cmd, "UCX_TLS=tcp UCX_NET_DEVICES=lo "
                        "FI_TCP_IFACE=lo %s %s -b 64K -e 256K -N 3 -w 1",
                        TUTTI_RAWBW_PATH, args) > 0);
-    rc   = run(cmd, out);
-    text = slurp(out);
-    cr_assert_eq(rc, 0, "tutti-rawbw %s: exit %d:\n%s", args, rc, text);
+    text = run_ok(cmd, out, "tutti-rawbw");
     for (line = strtok_r(text, "\n", &save); line != NULL;
          line = strtok_r(NULL, "\n", &save)) {
         if (line[0] == '#' || line[0] == '[') {
