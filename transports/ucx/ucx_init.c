@@ -214,6 +214,20 @@ static uint32_t tt_ucx_fnv(uint32_t h, const char *s)
     return h;
 }
 
+/* Sets key (its UCX_-less name) to value in config, for a default tutti
+ * changes; warns and returns 0 when UCX refuses it. */
+static int tt_ucx_set_default(ucp_config_t *config, const char *env,
+                              const char *key, const char *value)
+{
+    ucs_status_t st = ucp_config_modify(config, key, value);
+
+    if (st != UCS_OK) {
+        TT_WARN("ucx: cannot set %s=%s: %s; UCX's default stays", env,
+                value, ucs_status_string(st));
+    }
+    return st == UCS_OK;
+}
+
 /*
  * Sets tutti's segment sizes in config where the user set neither
  * variable, and tp->tcp_seg to the fingerprint of the sizes in force (0
@@ -238,19 +252,13 @@ static void tt_ucx_tcp_setting(tt_tp_t *tp, ucp_config_t *config)
     }
     for (i = 0; i < TT_UCX_TCP_NVARS; i++) {
         unsigned long long b;
-        ucs_status_t       st;
 
-        if (user) {
-            val[i] = val[i] != NULL ? val[i] : tt_ucx_tcp_vars[i].ucx;
-        } else {
-            st     = ucp_config_modify(config, tt_ucx_tcp_vars[i].key,
-                                       TT_UCX_TCP_SEG);
-            val[i] = st == UCS_OK ? TT_UCX_TCP_SEG : tt_ucx_tcp_vars[i].ucx;
-            if (st != UCS_OK) {
-                TT_WARN("ucx: cannot set %s=%s: %s; UCX's %s stays",
-                        tt_ucx_tcp_vars[i].env, TT_UCX_TCP_SEG,
-                        ucs_status_string(st), val[i]);
-            }
+        if (!user && tt_ucx_set_default(config, tt_ucx_tcp_vars[i].env,
+                                        tt_ucx_tcp_vars[i].key,
+                                        TT_UCX_TCP_SEG)) {
+            val[i] = TT_UCX_TCP_SEG;
+        } else if (val[i] == NULL) {
+            val[i] = tt_ucx_tcp_vars[i].ucx;
         }
         /* in bytes, so that "64K" and "65536" agree */
         if (tutti__parse_size(val[i], &b) == 0) {
@@ -281,19 +289,15 @@ static void tt_ucx_tcp_setting(tt_tp_t *tp, ucp_config_t *config)
  */
 static void tt_ucx_keepalive_setting(ucp_config_t *config)
 {
-    const char  *user = getenv("UCX_KEEPALIVE_INTERVAL");
-    ucs_status_t st;
+    const char *user = getenv("UCX_KEEPALIVE_INTERVAL");
 
     if (user != NULL) {
         TT_INFO(TT_SUB_UCX, "ucx: UCP keepalive as the user set it "
                 "(UCX_KEEPALIVE_INTERVAL=%s)", user);
         return;
     }
-    st = ucp_config_modify(config, "KEEPALIVE_INTERVAL", "inf");
-    if (st != UCS_OK) {
-        TT_WARN("ucx: cannot turn UCP keepalive off: %s",
-                ucs_status_string(st));
-    }
+    (void)tt_ucx_set_default(config, "UCX_KEEPALIVE_INTERVAL",
+                             "KEEPALIVE_INTERVAL", "inf");
 }
 
 static tutti_result_t tt_ucx_context_create(tt_tp_t *tp,
